@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds raftkv and runs the whole test suite with ctest.
+# Usage: scripts/test.sh [--sanitize] [--fast] [ctest arguments...]
+#   --sanitize   build with ASan+UBSan into build-asan and run the suite there
+#   --fast       skip tests labelled 'slow'
+# Installs missing packages first (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_args=()
+ctest_args=()
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) build_args+=(--sanitize) ;;
+    --fast) ctest_args+=(-LE slow) ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) ctest_args+=("$arg") ;;
+  esac
+done
+default_dir=build
+[[ ${#build_args[@]} -gt 0 ]] && default_dir=build-asan
+export BUILD_DIR=${BUILD_DIR:-$default_dir}
+
+scripts/build.sh "${build_args[@]}"
+cd "$BUILD_DIR"
+ctest --output-on-failure -j "${JOBS:-$(nproc)}" "${ctest_args[@]}"
