@@ -13,10 +13,10 @@
 #define RAFTKV_CONCAT_INNER(a, b) a##b
 #define RAFTKV_CONCAT(a, b) RAFTKV_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status raftkv_status_ = (expr);            \
-    if (!raftkv_status_.ok()) return raftkv_status_;   \
+#define RETURN_IF_ERROR(expr)                        \
+  do {                                               \
+    ::absl::Status raftkv_status_ = (expr);          \
+    if (!raftkv_status_.ok()) return raftkv_status_; \
   } while (0)
 
 #define RAFTKV_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
@@ -29,13 +29,13 @@
 
 // Crashes the process with a message when an invariant does not hold. Used for
 // broken invariants only; anything a user or a peer can cause returns a status.
-#define RAFTKV_CHECK(cond)                                                       \
-  do {                                                                           \
-    if (!(cond)) ::raftkv::CheckFailed(__FILE__, __LINE__, #cond, "");           \
+#define RAFTKV_CHECK(cond)                                             \
+  do {                                                                 \
+    if (!(cond)) ::raftkv::CheckFailed(__FILE__, __LINE__, #cond, ""); \
   } while (0)
-#define RAFTKV_CHECK_MSG(cond, msg)                                              \
-  do {                                                                           \
-    if (!(cond)) ::raftkv::CheckFailed(__FILE__, __LINE__, #cond, (msg));        \
+#define RAFTKV_CHECK_MSG(cond, msg)                                       \
+  do {                                                                    \
+    if (!(cond)) ::raftkv::CheckFailed(__FILE__, __LINE__, #cond, (msg)); \
   } while (0)
 
 namespace raftkv {

@@ -13,8 +13,8 @@ void ToProto(const Entry& e, raftpb::Entry* out) {
 
 absl::StatusOr<Entry> FromProto(const raftpb::Entry& p) {
   if (p.type() != raftpb::ENTRY_NORMAL && p.type() != raftpb::ENTRY_CONF_CHANGE) {
-    return absl::InvalidArgumentError(absl::StrCat("entry ", p.index(), " has unknown type ",
-                                                   static_cast<int>(p.type())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("entry ", p.index(), " has unknown type ", static_cast<int>(p.type())));
   }
   Entry e;
   e.term = p.term();

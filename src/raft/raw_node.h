@@ -34,6 +34,15 @@ namespace raftkv::raft {
 
 class Raft;
 
+// Internal: what a Ready handed out, kept by RawNode for Advance().
+struct ReadyCursor {
+  Index last_entry_index = 0;  // of Ready::entries (0: none)
+  Term last_entry_term = 0;
+  Index last_committed_index = 0;  // of Ready::committed_entries (0: none)
+  uint64_t committed_bytes = 0;    // payload bytes of Ready::committed_entries
+  Index snapshot_index = 0;        // of Ready::snapshot (0: none)
+};
+
 enum class ReadOnlyOption : uint8_t {
   // ReadIndex confirms leadership with a heartbeat round (linearizable always).
   kSafe,
@@ -47,9 +56,9 @@ struct Config {
   // Ticks a follower waits without hearing from a leader before campaigning;
   // the actual timeout is randomized in [election_tick, 2*election_tick).
   int election_tick = 10;
-  int heartbeat_tick = 1;  // Invariant: heartbeat_tick < election_tick
+  int heartbeat_tick = 1;               // Invariant: heartbeat_tick < election_tick
   const LogStorage* storage = nullptr;  // not owned; must outlive the RawNode
-  Index applied = 0;  // the last index the state machine has applied, on restart
+  Index applied = 0;                    // the last index the state machine has applied, on restart
 
   uint64_t max_size_per_msg = 1 << 20;              // bytes of entries in one kApp
   uint64_t max_committed_size_per_ready = 8 << 20;  // bytes of committed entries in one Ready
@@ -60,7 +69,7 @@ struct Config {
   bool pre_vote = true;      // a pre-vote round before a real one (no term bumps from partitions)
   ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;
   bool disable_proposal_forwarding = false;  // followers drop proposals instead of forwarding
-  uint64_t seed = 0;  // seeds the randomized election timeout
+  uint64_t seed = 0;                         // seeds the randomized election timeout
 
   // InvalidArgument naming the offending field.
   absl::Status Validate() const;
@@ -68,14 +77,14 @@ struct Config {
 
 // What the caller must do next; see the file comment for the order.
 struct Ready {
-  std::optional<SoftState> soft_state;  // set when leader or role changed
-  HardState hard_state;                 // IsEmpty() when unchanged
-  std::vector<ReadState> read_states;   // answered ReadIndex requests
-  std::vector<Entry> entries;           // to append to storage
-  Snapshot snapshot;                    // to install; IsEmpty() when none
-  std::vector<Entry> committed_entries; // to apply, in order
-  std::vector<Message> messages;        // to send
-  bool must_sync = false;               // the write of step 1 must be fsynced
+  std::optional<SoftState> soft_state;   // set when leader or role changed
+  HardState hard_state;                  // IsEmpty() when unchanged
+  std::vector<ReadState> read_states;    // answered ReadIndex requests
+  std::vector<Entry> entries;            // to append to storage
+  Snapshot snapshot;                     // to install; IsEmpty() when none
+  std::vector<Entry> committed_entries;  // to apply, in order
+  std::vector<Message> messages;         // to send
+  bool must_sync = false;                // the write of step 1 must be fsynced
 
   bool ContainsUpdates() const;
 };
@@ -143,13 +152,13 @@ class RawNode {
 
  private:
   explicit RawNode(std::unique_ptr<Raft> raft);
-  void AcceptReady(const Ready& rd);
 
   std::unique_ptr<Raft> raft_;
   SoftState prev_soft_state_;
   HardState prev_hard_state_;
   // Set between GetReady() and Advance(): what that Ready handed out.
-  std::optional<Ready> pending_ready_;
+  std::optional<ReadyCursor> pending_ready_;
+  HardState pending_hard_state_;
 };
 
 }  // namespace raftkv::raft

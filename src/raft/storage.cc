@@ -90,8 +90,8 @@ absl::Status MemoryStorage::Append(const std::vector<Entry>& entries) {
   Index start = entries[skip].index;
   Index offset = ents_[0].index;
   if (start - offset > ents_.size()) {
-    return absl::FailedPreconditionError(absl::StrCat("append at ", start, " leaves a gap after ",
-                                                      LastIndexLocked()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("append at ", start, " leaves a gap after ", LastIndexLocked()));
   }
   ents_.resize(start - offset);
   ents_.insert(ents_.end(), entries.begin() + skip, entries.end());
@@ -109,12 +109,11 @@ absl::Status MemoryStorage::ApplySnapshot(const Snapshot& snap) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Snapshot> MemoryStorage::CreateSnapshot(Index i, const ConfState* cs,
-                                                       Payload data) {
+absl::StatusOr<Snapshot> MemoryStorage::CreateSnapshot(Index i, const ConfState* cs, Payload data) {
   std::lock_guard<std::mutex> lock(mu_);
   if (i <= snapshot_.metadata.index) {
-    return absl::FailedPreconditionError(absl::StrCat("snapshot at ", i, " is not newer than ",
-                                                      snapshot_.metadata.index));
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot at ", i, " is not newer than ", snapshot_.metadata.index));
   }
   Index offset = ents_[0].index;
   RAFTKV_CHECK_MSG(i <= LastIndexLocked(),

@@ -7,6 +7,8 @@
 //   FirstIndex() == snapshot.index + 1, LastIndex() >= snapshot.index.
 // A fresh cluster is bootstrapped by storage whose snapshot metadata at index 0
 // carries the initial ConfState (see MemoryStorage::Bootstrap).
+// GetInitialState().conf_state must be the membership as of the applied index
+// the node restarts with (Config::applied): conf changes are not re-applied.
 //
 // Errors: entries or terms below FirstIndex()-1 (term) or FirstIndex()
 // (entries) return CompactedError(); asking past LastIndex() is a caller bug.
@@ -58,8 +60,7 @@ class MemoryStorage final : public LogStorage {
   void Bootstrap(const ConfState& cs);
 
   absl::StatusOr<InitialState> GetInitialState() const override;
-  absl::StatusOr<std::vector<Entry>> Entries(Index lo, Index hi,
-                                             uint64_t max_bytes) const override;
+  absl::StatusOr<std::vector<Entry>> Entries(Index lo, Index hi, uint64_t max_bytes) const override;
   absl::StatusOr<Term> TermAt(Index i) const override;
   absl::StatusOr<Index> FirstIndex() const override;
   absl::StatusOr<Index> LastIndex() const override;

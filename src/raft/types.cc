@@ -7,25 +7,44 @@ namespace raftkv::raft {
 
 const char* MessageTypeName(MessageType t) {
   switch (t) {
-    case MessageType::kHup: return "Hup";
-    case MessageType::kBeat: return "Beat";
-    case MessageType::kProp: return "Prop";
-    case MessageType::kApp: return "App";
-    case MessageType::kAppResp: return "AppResp";
-    case MessageType::kVote: return "Vote";
-    case MessageType::kVoteResp: return "VoteResp";
-    case MessageType::kSnap: return "Snap";
-    case MessageType::kHeartbeat: return "Heartbeat";
-    case MessageType::kHeartbeatResp: return "HeartbeatResp";
-    case MessageType::kUnreachable: return "Unreachable";
-    case MessageType::kSnapStatus: return "SnapStatus";
-    case MessageType::kCheckQuorum: return "CheckQuorum";
-    case MessageType::kTransferLeader: return "TransferLeader";
-    case MessageType::kTimeoutNow: return "TimeoutNow";
-    case MessageType::kReadIndex: return "ReadIndex";
-    case MessageType::kReadIndexResp: return "ReadIndexResp";
-    case MessageType::kPreVote: return "PreVote";
-    case MessageType::kPreVoteResp: return "PreVoteResp";
+    case MessageType::kHup:
+      return "Hup";
+    case MessageType::kBeat:
+      return "Beat";
+    case MessageType::kProp:
+      return "Prop";
+    case MessageType::kApp:
+      return "App";
+    case MessageType::kAppResp:
+      return "AppResp";
+    case MessageType::kVote:
+      return "Vote";
+    case MessageType::kVoteResp:
+      return "VoteResp";
+    case MessageType::kSnap:
+      return "Snap";
+    case MessageType::kHeartbeat:
+      return "Heartbeat";
+    case MessageType::kHeartbeatResp:
+      return "HeartbeatResp";
+    case MessageType::kUnreachable:
+      return "Unreachable";
+    case MessageType::kSnapStatus:
+      return "SnapStatus";
+    case MessageType::kCheckQuorum:
+      return "CheckQuorum";
+    case MessageType::kTransferLeader:
+      return "TransferLeader";
+    case MessageType::kTimeoutNow:
+      return "TimeoutNow";
+    case MessageType::kReadIndex:
+      return "ReadIndex";
+    case MessageType::kReadIndexResp:
+      return "ReadIndexResp";
+    case MessageType::kPreVote:
+      return "PreVote";
+    case MessageType::kPreVoteResp:
+      return "PreVoteResp";
   }
   return "Unknown";
 }
@@ -43,10 +62,14 @@ bool IsResponseMessage(MessageType t) {
 
 const char* StateRoleName(StateRole r) {
   switch (r) {
-    case StateRole::kFollower: return "follower";
-    case StateRole::kCandidate: return "candidate";
-    case StateRole::kLeader: return "leader";
-    case StateRole::kPreCandidate: return "pre-candidate";
+    case StateRole::kFollower:
+      return "follower";
+    case StateRole::kCandidate:
+      return "candidate";
+    case StateRole::kLeader:
+      return "leader";
+    case StateRole::kPreCandidate:
+      return "pre-candidate";
   }
   return "unknown";
 }

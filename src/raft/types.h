@@ -97,21 +97,21 @@ struct Snapshot {
 };
 
 enum class MessageType : uint8_t {
-  kHup = 0,             // local: start an election
-  kBeat = 1,            // local: leader sends heartbeats
-  kProp = 2,            // a proposal (local, or forwarded by a follower)
-  kApp = 3,             // append entries
+  kHup = 0,   // local: start an election
+  kBeat = 1,  // local: leader sends heartbeats
+  kProp = 2,  // a proposal (local, or forwarded by a follower)
+  kApp = 3,   // append entries
   kAppResp = 4,
   kVote = 5,
   kVoteResp = 6,
-  kSnap = 7,            // install snapshot
+  kSnap = 7,  // install snapshot
   kHeartbeat = 8,
   kHeartbeatResp = 9,
-  kUnreachable = 10,    // local: a peer could not be reached
-  kSnapStatus = 11,     // local: a snapshot send finished or failed
-  kCheckQuorum = 12,    // local: leader checks it heard from a quorum
+  kUnreachable = 10,  // local: a peer could not be reached
+  kSnapStatus = 11,   // local: a snapshot send finished or failed
+  kCheckQuorum = 12,  // local: leader checks it heard from a quorum
   kTransferLeader = 13,
-  kTimeoutNow = 14,     // transfer target: campaign now
+  kTimeoutNow = 14,  // transfer target: campaign now
   kReadIndex = 15,
   kReadIndexResp = 16,
   kPreVote = 17,
