@@ -25,6 +25,9 @@ RawNode::RawNode(std::unique_ptr<Raft> raft) : raft_(std::move(raft)) {
 RawNode::~RawNode() = default;
 
 NodeId RawNode::id() const { return raft_->id(); }
+Index RawNode::LastIndex() const { return raft_->log().LastIndex(); }
+Term RawNode::CurrentTerm() const { return raft_->term(); }
+SoftState RawNode::GetSoftState() const { return raft_->soft_state(); }
 
 void RawNode::Tick() { raft_->Tick(); }
 

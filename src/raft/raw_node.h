@@ -149,6 +149,10 @@ class RawNode {
 
   NodeStatus GetStatus() const;
   NodeId id() const;
+  // Cheap accessors for the owner's hot path (GetStatus copies progress).
+  Index LastIndex() const;
+  Term CurrentTerm() const;
+  SoftState GetSoftState() const;
 
  private:
   explicit RawNode(std::unique_ptr<Raft> raft);
