@@ -1,0 +1,141 @@
+// GrpcTransport: the Transport over gRPC (proto/transport.proto), and
+// RaftPeerService, its receiving half, registered on the node's peer server.
+//
+// Sending: one PeerSender per peer, each with one thread, one bounded queue
+// and one long-lived client stream (RaftPeer.Send). Send only appends to the
+// queue (dropping the newest message when the queue is at its message or byte
+// limit) and wakes the thread; the thread drains up to batch_bytes_max of
+// queued messages, encodes them into MessageBatches and writes them. When a
+// stream breaks or cannot be opened, the messages in flight and in the queue
+// are dropped (Raft retransmits; stale heartbeats are worthless), the peer is
+// reported unreachable, and the thread waits backoff_min_ms doubling up to
+// backoff_max_ms before opening a new stream.
+//
+// Receiving: RaftPeerService runs one gRPC server thread per inbound stream.
+// It rejects streams of another cluster or addressed to another node with
+// FAILED_PRECONDITION (logged), drops and logs messages that fail to decode or
+// validate, and passes the rest to on_message. Stop cancels every inbound
+// stream and waits for their handlers, so a grpc::Server::Shutdown that
+// follows does not wait on long-lived streams.
+//
+// Wiring, by the owner of the peer grpc::Server:
+//   ASSIGN_OR_RETURN(auto transport, GrpcTransport::Create(config));
+//   grpc::ServerBuilder builder;
+//   ConfigureServerBuilder(config, &builder);   // message size, keepalive
+//   builder.RegisterService(transport->service());
+//   builder.AddListeningPort(address, creds, &port);
+//   auto server = builder.BuildAndStart();
+//   RETURN_IF_ERROR(transport->Start(handlers));
+//   ...
+//   transport->Stop(); server->Shutdown(); server.reset(); transport.reset();
+// The transport must outlive the server (the server holds its service).
+//
+// Thread-safety: all public methods of GrpcTransport may be called from any
+// thread; see transport.h for the handler contract. Handlers are never called
+// from inside Send, AddPeer or RemovePeer.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/transport.grpc.pb.h"
+#include "src/transport/config.h"
+#include "src/transport/transport.h"
+
+namespace raftkv::transport {
+
+// Sets the options the peer server needs to match config: the maximum
+// receive message size (message_bytes_max) and keepalive ping permissions.
+// Note that they apply to every service registered on that builder.
+void ConfigureServerBuilder(const TransportConfig& config, grpc::ServerBuilder* builder);
+
+// The receiving half. Owned by GrpcTransport (see GrpcTransport::service()).
+// Thread-safety: Send runs on gRPC server threads; Start/Stop/AddStats on any.
+class RaftPeerService final : public RaftPeer::Service {
+ public:
+  explicit RaftPeerService(const TransportConfig& config);
+  ~RaftPeerService() override;
+
+  // Starts accepting streams; *handlers must stay valid until Stop returns.
+  // Before Start and after Stop, streams are refused with UNAVAILABLE.
+  void Start(const TransportHandlers* handlers);
+  // Cancels every open inbound stream and waits until their handlers return.
+  void Stop();
+
+  grpc::Status Send(grpc::ServerContext* context, grpc::ServerReader<MessageBatch>* reader,
+                    SendAck* ack) override;
+
+  // Adds the receive-side counters to *stats.
+  void AddStats(TransportStats* stats) const;
+
+ private:
+  // Reads and delivers batches until the stream ends or must be rejected.
+  grpc::Status Serve(grpc::ServerContext* context, grpc::ServerReader<MessageBatch>* reader);
+  // Checks one message of a batch from `from`; an error names what was wrong.
+  absl::Status Validate(const raft::Message& m, NodeId from) const;
+
+  const TransportConfig config_;
+
+  mutable std::mutex mu_;
+  std::condition_variable streams_done_;         // signalled when streams_ becomes empty
+  const TransportHandlers* handlers_ = nullptr;  // guarded by mu_; set by Start
+  bool running_ = false;                         // guarded by mu_
+  // Inbound streams whose handler is inside Send. Invariant: each pointer is
+  // valid while it is in the set (the handler removes it before returning).
+  std::set<grpc::ServerContext*> streams_;  // guarded by mu_
+
+  std::atomic<uint64_t> received_messages_{0};
+  std::atomic<uint64_t> received_batches_{0};
+  std::atomic<uint64_t> rejected_streams_{0};
+  std::atomic<uint64_t> invalid_messages_{0};
+};
+
+class PeerSender;  // one peer's queue, thread and stream; grpc_transport.cc
+
+class GrpcTransport final : public Transport {
+ public:
+  // InvalidArgument if config does not validate.
+  static absl::StatusOr<std::unique_ptr<GrpcTransport>> Create(const TransportConfig& config);
+  ~GrpcTransport() override;  // calls Stop
+
+  GrpcTransport(const GrpcTransport&) = delete;
+  GrpcTransport& operator=(const GrpcTransport&) = delete;
+
+  // The service to register on the peer grpc::Server.
+  RaftPeerService* service() { return &service_; }
+  const TransportConfig& config() const { return config_; }
+
+  absl::Status Start(TransportHandlers handlers) override;
+  void Stop() override;
+  absl::Status AddPeer(NodeId id, std::string address) override;
+  void RemovePeer(NodeId id) override;
+  void Send(std::vector<raft::Message> msgs) override;
+  TransportStats Stats() const override;
+
+ private:
+  explicit GrpcTransport(const TransportConfig& config);
+
+  enum class State { kNew, kRunning, kStopped };
+
+  const TransportConfig config_;
+  TransportHandlers handlers_;  // set by Start before any thread reads it; then immutable
+  RaftPeerService service_;
+
+  mutable std::mutex mu_;  // guards state_ and peers_; held while enqueueing
+  State state_ = State::kNew;
+  std::map<NodeId, std::unique_ptr<PeerSender>> peers_;
+
+  std::atomic<uint64_t> dropped_not_running_{0};
+  std::atomic<uint64_t> dropped_unknown_peer_{0};
+};
+
+}  // namespace raftkv::transport
