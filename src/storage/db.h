@@ -1,0 +1,115 @@
+// Db: the node's one RocksDB instance, its column families and its identity.
+//
+// On-disk format (data directory = one RocksDB database):
+//   column family raft_log   key: entry index, 8 bytes big-endian
+//                            value: raftpb::Entry (proto/raft.proto), serialized
+//                            Invariant: the keys present are exactly the
+//                            contiguous range [first index, last index].
+//   column family raft_meta  "format_version"  8 bytes BE (kFormatVersion)
+//                            "cluster_id"      8 bytes BE
+//                            "node_id"         8 bytes BE
+//                            "hard_state"      raftpb::HardState
+//                            "conf_state"      raftpb::ConfState, the latest
+//                                              applied membership
+//                            "snapshot"        raftpb::SnapshotMetadata of the
+//                                              latest snapshot
+//                            "log_start"       index, term (8+8 bytes BE) of the
+//                                              entry just before the first one
+//                                              kept (the "dummy" entry)
+//   column family kv         'd' + user key -> raftkv.v1.KeyValue with key
+//                                              cleared (value, create_revision,
+//                                              mod_revision, version)
+//                            "m/applied"       index, term (8+8 bytes BE) of the
+//                                              last applied entry
+//                            "m/revision"      8 bytes BE, the store revision
+//   column family sessions   reserved for client sessions.
+// Keys absent from a fresh directory read as zero / empty. Everything a write
+// changes goes in one WriteBatch, so a crash leaves either all or none of it;
+// only Raft log writes are synced (the state machine is rebuilt from the log).
+//
+// Identity: the first Open of a directory records its cluster id and node id;
+// every later Open must name the same ones, else FAILED_PRECONDITION, so a
+// node can never join the wrong cluster with another node's log.
+//
+// Thread-safety: Db is safe to use from any thread once open (RocksDB is);
+// Close and the destructor must not race with any other call.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "rocksdb/db.h"
+#include "rocksdb/write_batch.h"
+
+namespace raftkv::storage {
+
+struct DbOptions {
+  // Shared LRU block cache for all column families.
+  uint64_t block_cache_bytes = 64ull << 20;
+  // Memtable size of each column family.
+  uint64_t write_buffer_bytes = 32ull << 20;
+  // Flush and compaction threads (the machine has few cores; keep it small).
+  int max_background_jobs = 2;
+};
+
+class Db {
+ public:
+  // Opens (creating if needed) the database in `dir` for node `node_id` of
+  // cluster `cluster_id` (both non-zero). Errors:
+  //   INVALID_ARGUMENT     an id is 0;
+  //   FAILED_PRECONDITION  dir is not a usable directory, is locked by another
+  //                        process, is not a raftkv directory, or belongs to
+  //                        another cluster or node;
+  //   DATA_LOSS            the database is corrupt.
+  static absl::StatusOr<std::unique_ptr<Db>> Open(const std::string& dir, uint64_t cluster_id,
+                                                  uint64_t node_id,
+                                                  const DbOptions& options = DbOptions());
+
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  // Closes the database; later calls are errors. Idempotent.
+  absl::Status Close();
+
+  const std::string& dir() const { return dir_; }
+  uint64_t cluster_id() const { return cluster_id_; }
+  uint64_t node_id() const { return node_id_; }
+
+  rocksdb::DB* rocks() const { return db_.get(); }
+  rocksdb::ColumnFamilyHandle* raft_log() const { return handles_[kRaftLog]; }
+  rocksdb::ColumnFamilyHandle* raft_meta() const { return handles_[kRaftMeta]; }
+  rocksdb::ColumnFamilyHandle* kv() const { return handles_[kKv]; }
+  rocksdb::ColumnFamilyHandle* sessions() const { return handles_[kSessions]; }
+
+  // Applies batch atomically; sync makes it durable before returning.
+  absl::Status Write(rocksdb::WriteBatch* batch, bool sync, absl::string_view context);
+  // Reads one key; nullopt if absent.
+  absl::StatusOr<std::optional<std::string>> Get(rocksdb::ColumnFamilyHandle* cf,
+                                                 absl::string_view key,
+                                                 absl::string_view context) const;
+
+  // Total size of the files in the data directory, in bytes (for Status).
+  uint64_t DiskSizeBytes() const;
+
+ private:
+  enum CfIndex { kDefault = 0, kRaftLog, kRaftMeta, kKv, kSessions, kNumCfs };
+
+  Db() = default;
+  absl::Status CheckIdentity(uint64_t cluster_id, uint64_t node_id);
+
+  std::string dir_;
+  uint64_t cluster_id_ = 0;
+  uint64_t node_id_ = 0;
+  std::unique_ptr<rocksdb::DB> db_;
+  // Invariant: while db_ is open, handles_ has kNumCfs entries in CfIndex order.
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+}  // namespace raftkv::storage

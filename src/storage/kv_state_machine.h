@@ -1,0 +1,107 @@
+// KvStateMachine: the replicated key-value state, in the kv column family of a
+// Db (format in db.h), with etcd-style revisions.
+//
+// Apply takes committed log entries in index order and applies each
+// deterministically: its data changes, the new revision and the new applied
+// index (and term) go into ONE WriteBatch, so a crash never leaves them apart.
+// The batch is not synced: the Raft log is the source of truth, and after a
+// restart the node re-applies from AppliedIndex() + 1.
+//
+// Revisions: a command that changes something (a Put; a DeleteRange that
+// deleted a key; a Txn whose executed ops changed something) takes revision
+// Revision() + 1, once per command; anything else keeps the revision. Per key:
+// create_revision (of the last creation), mod_revision (of the last change),
+// version (writes since creation; a delete forgets the key).
+//
+// Invariants: AppliedIndex() only grows, by exactly one per Apply*; the
+// revision never decreases; both survive restarts together with the data.
+// Apply is a pure function of (state, entry): no clock, no randomness, no
+// node configuration (requests are checked with Limits::Structural() only).
+//
+// Thread-safety: Apply* must be called from one thread at a time (the apply
+// thread). Range, AppliedIndex, Revision and ApproximateSizeBytes may be
+// called from any thread concurrently with Apply; Range reads a consistent
+// RocksDB snapshot and reports the revision of exactly that state.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "proto/kv.pb.h"
+#include "src/raft/types.h"
+#include "src/storage/db.h"
+
+namespace raftkv::storage {
+
+class KvWriter;  // one command's pending writes (kv_state_machine.cc)
+
+// What applying one log entry produced.
+struct ApplyOutcome {
+  // The entry's index was <= AppliedIndex(): nothing was done (a replay).
+  bool already_applied = false;
+  // The command's own outcome, for the client: OK, or e.g. INVALID_ARGUMENT
+  // for a command that does not decode. The entry counts as applied either
+  // way (every replica reaches the same verdict).
+  absl::Status status;
+  // The response, when status is OK and !already_applied. header.revision is
+  // the revision after the command; the server fills the rest of the header.
+  v1::CommandResult result;
+};
+
+class KvStateMachine {
+ public:
+  // Recovers applied index and revision from db (which must outlive this).
+  static absl::StatusOr<std::unique_ptr<KvStateMachine>> Open(Db* db);
+
+  // Applies the command of entry (index, term). The returned status is not OK
+  // only for storage failures (the node must crash) and for an index that
+  // skips ahead (index > AppliedIndex() + 1: a caller bug, FAILED_PRECONDITION).
+  absl::StatusOr<ApplyOutcome> Apply(raft::Index index, raft::Term term, const v1::Command& cmd);
+
+  // Applies a committed Raft entry: a normal entry with empty data is the
+  // leader's no-op; other normal entries are decoded as a Command (one that
+  // does not decode yields status INVALID_ARGUMENT); a conf-change entry only
+  // advances the applied index (prefer ApplyConfChange, which also records the
+  // resulting membership).
+  absl::StatusOr<ApplyOutcome> ApplyEntry(const raft::Entry& entry);
+
+  // Advances the applied index over an entry that changes no data.
+  absl::StatusOr<ApplyOutcome> ApplyNoop(raft::Index index, raft::Term term);
+
+  // Advances the applied index over a conf-change entry and records the
+  // membership cs that results from it (raft_meta "conf_state") in the same
+  // batch, so that a restart resumes with the membership of the applied state.
+  absl::StatusOr<ApplyOutcome> ApplyConfChange(raft::Index index, raft::Term term,
+                                               const raft::ConfState& cs);
+
+  // A read of the current applied state (serializable; the server adds
+  // ReadIndex for linearizable reads). header.revision is the revision read.
+  absl::StatusOr<v1::RangeResponse> Range(const v1::RangeRequest& req) const;
+
+  raft::Index AppliedIndex() const { return applied_index_.load(std::memory_order_acquire); }
+  raft::Term AppliedTerm() const { return applied_term_.load(std::memory_order_acquire); }
+  uint64_t Revision() const { return revision_.load(std::memory_order_acquire); }
+
+  // Approximate size of the key-value data (files and memtables), in bytes.
+  uint64_t ApproximateSizeBytes() const;
+
+ private:
+  explicit KvStateMachine(Db* db) : db_(db) {}
+  absl::Status Recover();
+  // Checks index against the applied index; fills outcome->already_applied.
+  absl::Status CheckIndex(raft::Index index, ApplyOutcome* outcome) const;
+  // Runs a valid cmd into writer; an error is a storage failure.
+  absl::Status Execute(const v1::Command& cmd, KvWriter* writer, v1::CommandResult* result);
+  absl::Status Commit(raft::Index index, raft::Term term, KvWriter* writer,
+                      const raft::ConfState* cs);
+
+  Db* const db_;
+  // Written only by the apply thread, after the batch is in RocksDB.
+  std::atomic<raft::Index> applied_index_{0};
+  std::atomic<raft::Term> applied_term_{0};
+  std::atomic<uint64_t> revision_{0};
+};
+
+}  // namespace raftkv::storage

@@ -1,0 +1,126 @@
+// RaftLogStore: the durable Raft log and hard state of one node, in RocksDB
+// (column families raft_log and raft_meta of a Db; format in db.h).
+//
+// It is the core's LogStorage (read side) plus the writers the node loop calls
+// while handling a Ready: Save (entries + hard state in one synced WriteBatch:
+// one fsync per Ready, i.e. group commit), and for snapshots and log
+// compaction CreateSnapshot, ApplySnapshot and Compact. It behaves exactly like
+// raft::MemoryStorage, so the core's tests of one describe the other.
+//
+// Layout of the log: a "dummy" entry (log_start: index and term, kept in
+// raft_meta) followed by the entries [FirstIndex(), LastIndex()] in raft_log,
+// FirstIndex() == log_start.index + 1. The snapshot metadata is recorded
+// separately (the latest snapshot taken or installed).
+//
+// Invariants (checked at Open; a violation is DATA_LOSS):
+//   raft_log holds exactly the keys [FirstIndex(), LastIndex()], each entry
+//   stored under its own index; terms never decrease along the log;
+//   hard_state.commit <= LastIndex().
+// In memory it caches the hard state, first/last index and the term of every
+// entry (as runs of equal terms, so a few words for a whole log), so that
+// TermAt, FirstIndex and LastIndex never touch the disk; Entries reads RocksDB.
+//
+// Errors: indexes below the first index return raft::CompactedError();
+// asking past LastIndex() is a caller bug and crashes (as MemoryStorage).
+// A failed write returns the error; the node must then crash (a replica that
+// cannot persist its log must not vote or acknowledge).
+//
+// Thread-safety: every method is safe from any thread (one mutex guards the
+// cache and orders writers against readers). Typically the node loop is the
+// only caller.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "src/raft/storage.h"
+#include "src/raft/types.h"
+#include "src/storage/db.h"
+
+namespace raftkv::storage {
+
+class RaftLogStore final : public raft::LogStorage {
+ public:
+  // Recovers the log from db (which must outlive the store).
+  static absl::StatusOr<std::unique_ptr<RaftLogStore>> Open(Db* db);
+
+  // raft::LogStorage. GetInitialState's conf state is the latest recorded one
+  // (by Bootstrap, ApplySnapshot or KvStateMachine::ApplyConfChange).
+  absl::StatusOr<raft::InitialState> GetInitialState() const override;
+  absl::StatusOr<std::vector<raft::Entry>> Entries(raft::Index lo, raft::Index hi,
+                                                   uint64_t max_bytes) const override;
+  absl::StatusOr<raft::Term> TermAt(raft::Index i) const override;
+  absl::StatusOr<raft::Index> FirstIndex() const override;
+  absl::StatusOr<raft::Index> LastIndex() const override;
+  // The latest snapshot's metadata. The state-machine image itself is not
+  // stored here (data is empty): it is a consistent view of the kv column
+  // family, streamed by the snapshot sender.
+  absl::StatusOr<raft::Snapshot> GetSnapshot() const override;
+
+  // True if nothing was ever written: no hard state, no entries, no snapshot,
+  // no membership. A fresh node bootstraps only then.
+  bool IsEmpty() const;
+
+  // Records the initial membership of a new cluster (a snapshot at index 0),
+  // like MemoryStorage::Bootstrap. FAILED_PRECONDITION unless IsEmpty().
+  absl::Status Bootstrap(const raft::ConfState& cs);
+
+  // Persists a Ready: appends entries (which must be contiguous and start at
+  // most at LastIndex()+1; entries at or below the compacted prefix are
+  // skipped; an entry that overwrites an existing index replaces it and
+  // deletes everything after the new last entry) and the hard state (unless
+  // hs.IsEmpty(), meaning unchanged), in one WriteBatch. With sync (the
+  // default, and what Raft requires) the batch is on disk when this returns.
+  absl::Status Save(const raft::HardState& hs, const std::vector<raft::Entry>& entries,
+                    bool sync = true);
+
+  // Records a snapshot at index i (FirstIndex()-1 <= i <= LastIndex()) with
+  // membership *cs (or the latest recorded one if cs is null). Returns its
+  // metadata. FAILED_PRECONDITION if i is not newer than the current one.
+  absl::StatusOr<raft::Snapshot> CreateSnapshot(raft::Index i, const raft::ConfState* cs);
+
+  // Installs a snapshot received from the leader: discards the whole log,
+  // which now starts after snap's index; records its metadata and membership.
+  // FAILED_PRECONDITION if it is older than the current snapshot. Synced.
+  absl::Status ApplySnapshot(const raft::Snapshot& snap);
+
+  // Discards the entries up to and including compact_index (which becomes the
+  // dummy entry). CompactedError() if already compacted. The caller compacts
+  // only below a snapshot, so that lagging followers can still catch up.
+  absl::Status Compact(raft::Index compact_index);
+
+  raft::HardState hard_state() const;
+
+ private:
+  // A run of entries with the same term, from index `first` to the start of
+  // the next run (or LastIndex()).
+  struct TermRun {
+    raft::Index first;
+    raft::Term term;
+  };
+
+  explicit RaftLogStore(Db* db) : db_(db) {}
+  absl::Status Recover();
+  absl::StatusOr<raft::ConfState> ReadConfState() const;
+  raft::Term TermAtLocked(raft::Index i) const;
+  // Forgets cached terms of entries >= from, then appends e's term.
+  void TruncateRunsFrom(raft::Index from);
+  void AppendRun(raft::Index index, raft::Term term);
+
+  Db* const db_;
+  mutable std::mutex mu_;
+  raft::HardState hard_state_;
+  raft::SnapshotMetadata snapshot_;
+  // The dummy entry before the first one kept.
+  raft::Index log_start_index_ = 0;
+  raft::Term log_start_term_ = 0;
+  // Invariant: last_index_ >= log_start_index_.
+  raft::Index last_index_ = 0;
+  // Invariant: non-empty; runs_[0].first == log_start_index_; firsts strictly
+  // increase and are <= last_index_; terms strictly increase.
+  std::vector<TermRun> runs_;
+};
+
+}  // namespace raftkv::storage

@@ -1,0 +1,491 @@
+// Tests of KvStateMachine: every op, every Txn compare, revision semantics,
+// atomic and idempotent apply, and recovery across reopen.
+#include "src/storage/kv_state_machine.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "src/storage/raft_log_store.h"
+#include "tests/storage/temp_dir.h"
+
+namespace raftkv::storage {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+v1::Command PutCmd(const std::string& key, const std::string& value, bool prev_kv = false) {
+  v1::Command cmd;
+  cmd.set_session_id(1);
+  cmd.mutable_put()->set_key(key);
+  cmd.mutable_put()->set_value(value);
+  cmd.mutable_put()->set_prev_kv(prev_kv);
+  return cmd;
+}
+
+v1::Command DeleteCmd(const std::string& key, const std::string& range_end = "",
+                      bool prefix = false, bool prev_kv = false) {
+  v1::Command cmd;
+  v1::DeleteRangeRequest* req = cmd.mutable_delete_range();
+  req->set_key(key);
+  req->set_range_end(range_end);
+  req->set_prefix(prefix);
+  req->set_prev_kv(prev_kv);
+  return cmd;
+}
+
+v1::RangeRequest RangeReq(const std::string& key, const std::string& range_end = "",
+                          bool prefix = false) {
+  v1::RangeRequest req;
+  req.set_key(key);
+  req.set_range_end(range_end);
+  req.set_prefix(prefix);
+  return req;
+}
+
+v1::RequestOp PutOp(const std::string& key, const std::string& value) {
+  v1::RequestOp op;
+  op.mutable_request_put()->set_key(key);
+  op.mutable_request_put()->set_value(value);
+  return op;
+}
+
+v1::RequestOp RangeOp(const std::string& key, const std::string& range_end = "") {
+  v1::RequestOp op;
+  *op.mutable_request_range() = RangeReq(key, range_end);
+  return op;
+}
+
+v1::RequestOp DeleteOp(const std::string& key) {
+  v1::RequestOp op;
+  op.mutable_request_delete_range()->set_key(key);
+  return op;
+}
+
+std::vector<std::string> Keys(const v1::RangeResponse& r) {
+  std::vector<std::string> keys;
+  for (const v1::KeyValue& kv : r.kvs()) keys.push_back(kv.key());
+  return keys;
+}
+
+class KvStateMachineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+
+  void Reopen() {
+    sm_.reset();
+    db_.reset();
+    auto db = Db::Open(tmp_.path(), 1, 1);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = std::move(*db);
+    auto sm = KvStateMachine::Open(db_.get());
+    ASSERT_TRUE(sm.ok()) << sm.status();
+    sm_ = std::move(*sm);
+  }
+
+  // Applies cmd at the next index; expects success.
+  v1::CommandResult Apply(const v1::Command& cmd) {
+    auto outcome = sm_->Apply(sm_->AppliedIndex() + 1, 1, cmd);
+    EXPECT_TRUE(outcome.ok()) << outcome.status();
+    if (!outcome.ok()) return {};
+    EXPECT_FALSE(outcome->already_applied);
+    EXPECT_TRUE(outcome->status.ok()) << outcome->status;
+    return outcome->result;
+  }
+
+  v1::RangeResponse Range(const v1::RangeRequest& req) {
+    auto r = sm_->Range(req);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : v1::RangeResponse();
+  }
+
+  // The stored key; fails the test if absent.
+  v1::KeyValue Get(const std::string& key) {
+    v1::RangeResponse r = Range(RangeReq(key));
+    EXPECT_EQ(r.kvs_size(), 1) << "key " << key;
+    return r.kvs_size() == 1 ? r.kvs(0) : v1::KeyValue();
+  }
+
+  testing::TempDir tmp_;
+  std::unique_ptr<Db> db_;
+  std::unique_ptr<KvStateMachine> sm_;
+};
+
+TEST_F(KvStateMachineTest, FreshStateIsEmpty) {
+  EXPECT_EQ(sm_->AppliedIndex(), 0u);
+  EXPECT_EQ(sm_->Revision(), 0u);
+  v1::RangeResponse r = Range(RangeReq("", "", /*prefix=*/true));
+  EXPECT_EQ(r.count(), 0u);
+  EXPECT_EQ(r.header().revision(), 0u);
+}
+
+TEST_F(KvStateMachineTest, PutSetsRevisionsAndVersion) {
+  v1::CommandResult r1 = Apply(PutCmd("a", "1"));
+  EXPECT_EQ(r1.put().header().revision(), 1u);
+  EXPECT_FALSE(r1.put().has_prev_kv());
+  v1::KeyValue a = Get("a");
+  EXPECT_EQ(a.value(), "1");
+  EXPECT_EQ(a.create_revision(), 1u);
+  EXPECT_EQ(a.mod_revision(), 1u);
+  EXPECT_EQ(a.version(), 1u);
+
+  Apply(PutCmd("b", "x"));
+  v1::CommandResult r3 = Apply(PutCmd("a", "2", /*prev_kv=*/true));
+  EXPECT_EQ(r3.put().header().revision(), 3u);
+  EXPECT_EQ(r3.put().prev_kv().value(), "1");
+  EXPECT_EQ(r3.put().prev_kv().key(), "a");
+  a = Get("a");
+  EXPECT_EQ(a.value(), "2");
+  EXPECT_EQ(a.create_revision(), 1u);
+  EXPECT_EQ(a.mod_revision(), 3u);
+  EXPECT_EQ(a.version(), 2u);
+
+  // The same value again is still a write.
+  Apply(PutCmd("a", "2"));
+  EXPECT_EQ(Get("a").version(), 3u);
+  EXPECT_EQ(sm_->Revision(), 4u);
+  EXPECT_EQ(sm_->AppliedIndex(), 4u);
+}
+
+TEST_F(KvStateMachineTest, RangeSelectsKeysLikeEtcd) {
+  for (const char* k : {"a", "ab", "abc", "b", "ba", "c"}) Apply(PutCmd(k, std::string("v") + k));
+  EXPECT_THAT(Keys(Range(RangeReq("ab"))), ElementsAre("ab"));
+  EXPECT_THAT(Keys(Range(RangeReq("zz"))), ElementsAre());
+  EXPECT_THAT(Keys(Range(RangeReq("ab", "b"))), ElementsAre("ab", "abc"));
+  EXPECT_THAT(Keys(Range(RangeReq("b", std::string(1, '\0')))), ElementsAre("b", "ba", "c"));
+  EXPECT_THAT(Keys(Range(RangeReq("a", "", true))), ElementsAre("a", "ab", "abc"));
+  EXPECT_THAT(Keys(Range(RangeReq("", "", true))), ElementsAre("a", "ab", "abc", "b", "ba", "c"));
+  EXPECT_THAT(Keys(Range(RangeReq("c", "a"))), ElementsAre());  // end <= begin
+
+  v1::RangeRequest limited = RangeReq("", "", true);
+  limited.set_limit(2);
+  v1::RangeResponse r = Range(limited);
+  EXPECT_THAT(Keys(r), ElementsAre("a", "ab"));
+  EXPECT_TRUE(r.more());
+  EXPECT_EQ(r.count(), 6u);
+  EXPECT_EQ(r.header().revision(), 6u);
+
+  v1::RangeRequest keys_only = RangeReq("b", "", true);
+  keys_only.set_keys_only(true);
+  r = Range(keys_only);
+  ASSERT_EQ(r.kvs_size(), 2);
+  EXPECT_EQ(r.kvs(0).value(), "");
+  EXPECT_EQ(r.kvs(0).mod_revision(), 4u);
+  EXPECT_FALSE(r.more());
+
+  v1::RangeRequest count_only = RangeReq("a", "c");
+  count_only.set_count_only(true);
+  r = Range(count_only);
+  EXPECT_EQ(r.kvs_size(), 0);
+  EXPECT_EQ(r.count(), 5u);
+}
+
+TEST_F(KvStateMachineTest, PrefixOfHighBytes) {
+  std::string ff(2, '\xff');
+  Apply(PutCmd(ff, "1"));
+  Apply(PutCmd(ff + "x", "2"));
+  Apply(PutCmd("\xfe", "3"));
+  EXPECT_THAT(Keys(Range(RangeReq(ff, "", true))), ElementsAre(ff, ff + "x"));
+}
+
+TEST_F(KvStateMachineTest, DeleteRange) {
+  for (const char* k : {"a", "b1", "b2", "b3", "c"}) Apply(PutCmd(k, "v"));
+  ASSERT_EQ(sm_->Revision(), 5u);
+
+  v1::CommandResult r = Apply(DeleteCmd("a", "", false, /*prev_kv=*/true));
+  EXPECT_EQ(r.delete_range().deleted(), 1u);
+  ASSERT_EQ(r.delete_range().prev_kvs_size(), 1);
+  EXPECT_EQ(r.delete_range().prev_kvs(0).key(), "a");
+  EXPECT_EQ(r.delete_range().header().revision(), 6u);
+
+  r = Apply(DeleteCmd("b", "", /*prefix=*/true));
+  EXPECT_EQ(r.delete_range().deleted(), 3u);
+  EXPECT_EQ(r.delete_range().prev_kvs_size(), 0);
+  EXPECT_EQ(sm_->Revision(), 7u);  // one revision for the whole range
+
+  // Deleting nothing keeps the revision but still applies the entry.
+  r = Apply(DeleteCmd("zzz"));
+  EXPECT_EQ(r.delete_range().deleted(), 0u);
+  EXPECT_EQ(r.delete_range().header().revision(), 7u);
+  EXPECT_EQ(sm_->Revision(), 7u);
+  EXPECT_EQ(sm_->AppliedIndex(), 8u);
+
+  EXPECT_THAT(Keys(Range(RangeReq("", "", true))), ElementsAre("c"));
+  r = Apply(DeleteCmd("a", std::string(1, '\0')));
+  EXPECT_EQ(r.delete_range().deleted(), 1u);
+  EXPECT_EQ(Range(RangeReq("", "", true)).count(), 0u);
+}
+
+TEST_F(KvStateMachineTest, RecreatedKeyStartsOver) {
+  Apply(PutCmd("k", "1"));
+  Apply(PutCmd("k", "2"));
+  Apply(DeleteCmd("k"));
+  Apply(PutCmd("k", "3"));
+  v1::KeyValue k = Get("k");
+  EXPECT_EQ(k.create_revision(), 4u);
+  EXPECT_EQ(k.mod_revision(), 4u);
+  EXPECT_EQ(k.version(), 1u);
+}
+
+struct CompareCase {
+  v1::Compare::CompareTarget target;
+  v1::Compare::CompareResult result;
+  uint64_t number;    // for VERSION, CREATE, MOD
+  std::string value;  // for VALUE
+  bool want;
+};
+
+// Key "k": value "m", create_revision 2, mod_revision 3, version 2.
+TEST_F(KvStateMachineTest, EveryCompareTargetAndResult) {
+  using C = v1::Compare;
+  Apply(PutCmd("other", "x"));  // revision 1
+  Apply(PutCmd("k", "a"));      // revision 2
+  Apply(PutCmd("k", "m"));      // revision 3
+  const std::vector<CompareCase> cases = {
+      {C::VERSION, C::EQUAL, 2, "", true},     {C::VERSION, C::EQUAL, 1, "", false},
+      {C::VERSION, C::NOT_EQUAL, 1, "", true}, {C::VERSION, C::NOT_EQUAL, 2, "", false},
+      {C::VERSION, C::GREATER, 1, "", true},   {C::VERSION, C::GREATER, 2, "", false},
+      {C::VERSION, C::LESS, 3, "", true},      {C::VERSION, C::LESS, 2, "", false},
+      {C::CREATE, C::EQUAL, 2, "", true},      {C::CREATE, C::EQUAL, 3, "", false},
+      {C::CREATE, C::NOT_EQUAL, 3, "", true},  {C::CREATE, C::GREATER, 1, "", true},
+      {C::CREATE, C::GREATER, 2, "", false},   {C::CREATE, C::LESS, 3, "", true},
+      {C::CREATE, C::LESS, 2, "", false},      {C::MOD, C::EQUAL, 3, "", true},
+      {C::MOD, C::EQUAL, 2, "", false},        {C::MOD, C::NOT_EQUAL, 2, "", true},
+      {C::MOD, C::GREATER, 2, "", true},       {C::MOD, C::GREATER, 3, "", false},
+      {C::MOD, C::LESS, 4, "", true},          {C::MOD, C::LESS, 3, "", false},
+      {C::VALUE, C::EQUAL, 0, "m", true},      {C::VALUE, C::EQUAL, 0, "a", false},
+      {C::VALUE, C::NOT_EQUAL, 0, "a", true},  {C::VALUE, C::NOT_EQUAL, 0, "m", false},
+      {C::VALUE, C::GREATER, 0, "l", true},    {C::VALUE, C::GREATER, 0, "mm", false},
+      {C::VALUE, C::LESS, 0, "mm", true},      {C::VALUE, C::LESS, 0, "m", false},
+  };
+  for (const CompareCase& c : cases) {
+    SCOPED_TRACE(::testing::Message()
+                 << C::CompareTarget_Name(c.target) << " " << C::CompareResult_Name(c.result) << " "
+                 << c.number << " '" << c.value << "'");
+    v1::Command cmd;
+    v1::Compare* cmp = cmd.mutable_txn()->add_compare();
+    cmp->set_key("k");
+    cmp->set_target(c.target);
+    cmp->set_result(c.result);
+    switch (c.target) {
+      case C::VERSION:
+        cmp->set_version(c.number);
+        break;
+      case C::CREATE:
+        cmp->set_create_revision(c.number);
+        break;
+      case C::MOD:
+        cmp->set_mod_revision(c.number);
+        break;
+      default:
+        cmp->set_value(c.value);
+    }
+    *cmd.mutable_txn()->add_success() = RangeOp("k");
+    v1::CommandResult r = Apply(cmd);
+    EXPECT_EQ(r.txn().succeeded(), c.want);
+    EXPECT_EQ(r.txn().responses_size(), c.want ? 1 : 0);
+  }
+  EXPECT_EQ(sm_->Revision(), 3u);  // read-only txns change nothing
+}
+
+TEST_F(KvStateMachineTest, CompareOnMissingKey) {
+  using C = v1::Compare;
+  auto run = [&](C::CompareTarget target, C::CompareResult result, uint64_t n) {
+    v1::Command cmd;
+    v1::Compare* cmp = cmd.mutable_txn()->add_compare();
+    cmp->set_key("missing");
+    cmp->set_target(target);
+    cmp->set_result(result);
+    if (target == C::VERSION) cmp->set_version(n);
+    if (target == C::CREATE) cmp->set_create_revision(n);
+    if (target == C::MOD) cmp->set_mod_revision(n);
+    return Apply(cmd).txn().succeeded();
+  };
+  // Missing keys have version and revisions 0 ("create if absent" idiom)...
+  EXPECT_TRUE(run(C::VERSION, C::EQUAL, 0));
+  EXPECT_TRUE(run(C::CREATE, C::EQUAL, 0));
+  EXPECT_TRUE(run(C::MOD, C::LESS, 1));
+  // ...and a value compare on them never holds, as in etcd.
+  EXPECT_FALSE(run(C::VALUE, C::EQUAL, 0));
+  EXPECT_FALSE(run(C::VALUE, C::NOT_EQUAL, 0));
+}
+
+TEST_F(KvStateMachineTest, TxnIsAtomicAtOneRevisionAndOpsSeeEarlierOps) {
+  Apply(PutCmd("gone", "x"));  // revision 1
+  v1::Command cmd;
+  v1::TxnRequest* txn = cmd.mutable_txn();
+  v1::Compare* cmp = txn->add_compare();
+  cmp->set_key("gone");
+  cmp->set_target(v1::Compare::VALUE);
+  cmp->set_value("x");
+  *txn->add_success() = PutOp("a", "1");
+  *txn->add_success() = PutOp("a", "2");
+  *txn->add_success() = RangeOp("a");
+  *txn->add_success() = DeleteOp("gone");
+  *txn->add_success() = RangeOp(std::string(1, '\0'), std::string(1, '\0'));  // all keys
+  *txn->add_failure() = PutOp("failed", "1");
+  v1::CommandResult r = Apply(cmd);
+  ASSERT_TRUE(r.txn().succeeded());
+  EXPECT_EQ(r.txn().header().revision(), 2u);
+  ASSERT_EQ(r.txn().responses_size(), 5);
+  const v1::RangeResponse& seen_a = r.txn().responses(2).response_range();
+  ASSERT_EQ(seen_a.kvs_size(), 1);
+  EXPECT_EQ(seen_a.kvs(0).value(), "2");
+  EXPECT_EQ(seen_a.kvs(0).version(), 2u);
+  EXPECT_EQ(seen_a.header().revision(), 2u);
+  EXPECT_EQ(r.txn().responses(3).response_delete_range().deleted(), 1u);
+  EXPECT_THAT(Keys(r.txn().responses(4).response_range()), ElementsAre("a"));
+
+  EXPECT_EQ(sm_->Revision(), 2u);
+  v1::KeyValue a = Get("a");
+  EXPECT_EQ(a.create_revision(), 2u);
+  EXPECT_EQ(a.mod_revision(), 2u);
+  EXPECT_EQ(a.version(), 2u);
+  EXPECT_THAT(Keys(Range(RangeReq("", "", true))), ElementsAre("a"));
+}
+
+TEST_F(KvStateMachineTest, TxnFailureBranch) {
+  v1::Command cmd;
+  v1::Compare* cmp = cmd.mutable_txn()->add_compare();
+  cmp->set_key("lock");
+  cmp->set_target(v1::Compare::VERSION);
+  cmp->set_result(v1::Compare::GREATER);
+  cmp->set_version(0);
+  *cmd.mutable_txn()->add_success() = PutOp("s", "1");
+  *cmd.mutable_txn()->add_failure() = PutOp("f", "1");
+  *cmd.mutable_txn()->add_failure() = PutOp("lock", "held");
+  v1::CommandResult r = Apply(cmd);
+  EXPECT_FALSE(r.txn().succeeded());
+  EXPECT_EQ(r.txn().responses_size(), 2);
+  EXPECT_TRUE(r.txn().responses(0).has_response_put());
+  EXPECT_EQ(sm_->Revision(), 1u);
+  EXPECT_THAT(Keys(Range(RangeReq("", "", true))), ElementsAre("f", "lock"));
+  // Now the lock exists: the success branch runs.
+  r = Apply(cmd);
+  EXPECT_TRUE(r.txn().succeeded());
+  EXPECT_THAT(Keys(Range(RangeReq("", "", true))), ElementsAre("f", "lock", "s"));
+  EXPECT_EQ(sm_->Revision(), 2u);
+}
+
+TEST_F(KvStateMachineTest, ReplayedIndexIsIgnored) {
+  ASSERT_TRUE(sm_->Apply(1, 1, PutCmd("a", "1")).ok());
+  auto again = sm_->Apply(1, 1, PutCmd("a", "other"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_applied);
+  EXPECT_EQ(Get("a").value(), "1");
+  EXPECT_EQ(Get("a").version(), 1u);
+  EXPECT_EQ(sm_->Revision(), 1u);
+  EXPECT_EQ(sm_->AppliedIndex(), 1u);
+  // After a restart too.
+  Reopen();
+  again = sm_->Apply(1, 1, PutCmd("a", "other"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->already_applied);
+  EXPECT_EQ(Get("a").value(), "1");
+}
+
+TEST_F(KvStateMachineTest, SkippingAheadIsRefused) {
+  auto outcome = sm_->Apply(2, 1, PutCmd("a", "1"));
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(sm_->AppliedIndex(), 0u);
+}
+
+TEST_F(KvStateMachineTest, InvalidCommandIsAppliedAsNothing) {
+  v1::Command empty;  // no op
+  auto outcome = sm_->Apply(1, 1, empty);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(outcome->status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sm_->AppliedIndex(), 1u);
+
+  outcome = sm_->Apply(2, 1, PutCmd("", "v"));  // empty key
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome->status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(outcome->status.message(), HasSubstr("key is empty"));
+  EXPECT_EQ(sm_->AppliedIndex(), 2u);
+  EXPECT_EQ(sm_->Revision(), 0u);
+
+  raft::Entry garbage;
+  garbage.index = 3;
+  garbage.term = 1;
+  garbage.data = raft::Payload(std::string("\xff\xff\xff", 3));
+  outcome = sm_->ApplyEntry(garbage);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome->status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(sm_->AppliedIndex(), 3u);
+}
+
+TEST_F(KvStateMachineTest, EntriesNoopsAndConfChangesAdvanceTheAppliedIndex) {
+  raft::Entry leader_noop;
+  leader_noop.index = 1;
+  leader_noop.term = 2;
+  ASSERT_TRUE(sm_->ApplyEntry(leader_noop).ok());
+
+  raft::Entry put;
+  put.index = 2;
+  put.term = 2;
+  put.data = raft::Payload(PutCmd("a", "1").SerializeAsString());
+  auto outcome = sm_->ApplyEntry(put);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome->result.put().header().revision(), 1u);
+
+  raft::Entry cc;
+  cc.index = 3;
+  cc.term = 2;
+  cc.type = raft::EntryType::kConfChange;
+  ASSERT_TRUE(sm_->ApplyEntry(cc).ok());
+
+  raft::ConfState cs;
+  cs.voters = {1, 2, 3};
+  cs.learners = {4};
+  outcome = sm_->ApplyConfChange(4, 3, cs);
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome->result.noop().revision(), 1u);
+
+  v1::Command noop;
+  noop.mutable_noop();
+  EXPECT_EQ(Apply(noop).noop().revision(), 1u);
+
+  EXPECT_EQ(sm_->AppliedIndex(), 5u);
+  EXPECT_EQ(sm_->AppliedTerm(), 1u);
+  EXPECT_EQ(sm_->Revision(), 1u);
+
+  Reopen();
+  EXPECT_EQ(sm_->AppliedIndex(), 5u);
+  auto log = RaftLogStore::Open(db_.get());
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ((*log)->GetInitialState()->conf_state, cs);
+}
+
+TEST_F(KvStateMachineTest, StateRevisionAndAppliedIndexSurviveReopenTogether) {
+  for (int i = 0; i < 20; ++i) Apply(PutCmd("k" + std::to_string(i % 7), std::to_string(i)));
+  Apply(DeleteCmd("k3"));
+  Apply(DeleteCmd("nothing"));
+  const uint64_t applied = sm_->AppliedIndex();
+  const uint64_t revision = sm_->Revision();
+  v1::RangeResponse before = Range(RangeReq("", "", true));
+  EXPECT_EQ(applied, 22u);
+  EXPECT_EQ(revision, 21u);
+  EXPECT_EQ(before.header().revision(), revision);
+
+  Reopen();
+  EXPECT_EQ(sm_->AppliedIndex(), applied);
+  EXPECT_EQ(sm_->AppliedTerm(), 1u);
+  EXPECT_EQ(sm_->Revision(), revision);
+  v1::RangeResponse after = Range(RangeReq("", "", true));
+  EXPECT_EQ(after.SerializeAsString(), before.SerializeAsString());
+  // Revisions continue from where they were.
+  EXPECT_EQ(Apply(PutCmd("new", "v")).put().header().revision(), revision + 1);
+  EXPECT_GT(sm_->ApproximateSizeBytes(), 0u);
+}
+
+TEST_F(KvStateMachineTest, RangeRejectsPastRevisions) {
+  v1::RangeRequest req = RangeReq("a");
+  req.set_revision(3);
+  EXPECT_EQ(sm_->Range(req).status().code(), absl::StatusCode::kUnimplemented);
+}
+
+}  // namespace
+}  // namespace raftkv::storage
