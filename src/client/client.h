@@ -71,7 +71,7 @@ struct Options {
   // the next one (also bounded by what is left of call_timeout).
   absl::Duration dial_timeout = absl::Seconds(2);
   // Attempts per call, the first included; a leader redirect is an attempt.
-  int max_attempts = 32;
+  int max_attempts = 64;
   // Back-off between attempts: starts at backoff_initial, doubles up to
   // backoff_max; each pause is drawn uniformly from [d/2, d].
   absl::Duration backoff_initial = absl::Milliseconds(50);
