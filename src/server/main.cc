@@ -1,0 +1,138 @@
+// raftkv: the server binary. Parses flags (config.h), opens the node's
+// database, starts the peer transport, the node and the client services, and
+// runs until SIGINT or SIGTERM, then shuts down in order.
+//
+// Any start-up failure prints one line "raftkv: <what was wrong and what to
+// do>" and exits 1 (2 for bad flags).
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/logging.h"
+#include "src/common/status_macros.h"
+#include "src/server/config.h"
+#include "src/server/node.h"
+#include "src/server/services.h"
+#include "src/storage/db.h"
+#include "src/storage/kv_state_machine.h"
+#include "src/storage/raft_log_store.h"
+#include "src/transport/grpc_transport.h"
+
+namespace raftkv::server {
+namespace {
+
+absl::StatusOr<std::unique_ptr<grpc::Server>> Listen(grpc::ServerBuilder* builder,
+                                                     const std::string& what,
+                                                     const std::string& address) {
+  int port = 0;
+  builder->AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
+  std::unique_ptr<grpc::Server> server = builder->BuildAndStart();
+  if (server == nullptr || port == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen for ", what, " on ", address,
+                     ": the address is in use or not local; choose another with --listen-", what));
+  }
+  return server;
+}
+
+absl::Status Run(const ServerConfig& config) {
+  RETURN_IF_ERROR(InitLogging(config.log_level, absl::StrCat("node", config.id)));
+
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::Db> db,
+                   storage::Db::Open(config.data_dir, config.cluster_id, config.id));
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::RaftLogStore> log,
+                   storage::RaftLogStore::Open(db.get()));
+  if (log->IsEmpty()) {
+    raft::ConfState cs;
+    for (const auto& [id, addr] : config.initial_cluster) cs.voters.push_back(id);
+    RETURN_IF_ERROR(log->Bootstrap(cs));
+    spdlog::info("bootstrapped a new cluster {:#x} with {} members", config.cluster_id,
+                 cs.voters.size());
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<storage::KvStateMachine> kv,
+                   storage::KvStateMachine::Open(db.get()));
+
+  transport::TransportConfig tc;
+  tc.cluster_id = config.cluster_id;
+  tc.node_id = config.id;
+  ASSIGN_OR_RETURN(std::unique_ptr<transport::GrpcTransport> transport,
+                   transport::GrpcTransport::Create(tc));
+  for (const auto& [id, addr] : config.initial_cluster) {
+    if (id != config.id) RETURN_IF_ERROR(transport->AddPeer(id, addr.peer));
+  }
+  grpc::ServerBuilder peer_builder;
+  transport::ConfigureServerBuilder(tc, &peer_builder);
+  peer_builder.RegisterService(transport->service());
+  ASSIGN_OR_RETURN(std::unique_ptr<grpc::Server> peer_server,
+                   Listen(&peer_builder, "peer", config.listen_peer));
+
+  ASSIGN_OR_RETURN(std::unique_ptr<Node> node,
+                   Node::Create(config, log.get(), kv.get(), transport.get()));
+  transport::TransportHandlers handlers;
+  Node* n = node.get();
+  handlers.on_message = [n](raft::Message m) { n->OnPeerMessage(std::move(m)); };
+  handlers.on_unreachable = [n](raft::NodeId peer) { n->OnUnreachable(peer); };
+  RETURN_IF_ERROR(transport->Start(std::move(handlers)));
+  node->Start();
+
+  KvService kv_service(config, node.get(), kv.get());
+  ClusterService cluster_service(config, node.get(), kv.get(), db.get());
+  grpc::ServerBuilder client_builder;
+  // Let requests somewhat over the limit through to validation, which names
+  // the limit; gRPC refuses anything larger still (RESOURCE_EXHAUSTED).
+  client_builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint64_t>(config.limits.max_request_bytes * 2 + (1 << 20), INT32_MAX)));
+  client_builder.RegisterService(&kv_service);
+  client_builder.RegisterService(&cluster_service);
+  absl::StatusOr<std::unique_ptr<grpc::Server>> client_server =
+      Listen(&client_builder, "client", config.listen_client);
+  if (!client_server.ok()) {
+    node->Stop();
+    transport->Stop();
+    peer_server->Shutdown();
+    return client_server.status();
+  }
+  std::fprintf(stderr, "raftkv: node %llu ready: clients on %s, peers on %s, data in %s\n",
+               static_cast<unsigned long long>(config.id), config.listen_client.c_str(),
+               config.listen_peer.c_str(), config.data_dir.c_str());
+  std::fflush(stderr);
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down", sig);
+  node->Stop();  // answers every waiting request
+  (*client_server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  transport->Stop();
+  peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  node.reset();
+  RETURN_IF_ERROR(db->Close());
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace raftkv::server
+
+int main(int argc, char** argv) {
+  raftkv::server::ParseResult parsed = raftkv::server::ParseServerConfig(argc, argv);
+  if (!parsed.config) {
+    std::fprintf(parsed.exit_code == 0 ? stdout : stderr, "%s\n", parsed.message.c_str());
+    return parsed.exit_code;
+  }
+  absl::Status st = raftkv::server::Run(*parsed.config);
+  if (!st.ok()) {
+    std::fprintf(stderr, "raftkv: %s\n", std::string(st.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,470 @@
+#include "src/server/node.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/clock.h"
+#include "src/common/status_macros.h"
+#include "src/raft/codec.h"
+
+namespace raftkv::server {
+
+namespace {
+
+int64_t NowMicros() {
+  static const SteadyClock clock;
+  return clock.NowMicros();
+}
+
+absl::Status OutcomeUnknown(const char* why) {
+  return absl::DeadlineExceededError(
+      absl::StrCat(why, "; the write may or may not have been applied"));
+}
+
+}  // namespace
+
+absl::Status NotLeaderError(raft::NodeId leader_id, const std::string& leader_client_address) {
+  absl::Status st = absl::UnavailableError(
+      leader_id == raft::kNoNode
+          ? std::string("not leader: no leader is known (election in progress?); retry shortly")
+          : absl::StrCat("not leader: the leader is node ", leader_id,
+                         leader_client_address.empty() ? "" : " at " + leader_client_address));
+  v1::NotLeader nl;
+  nl.set_leader_id(leader_id);
+  nl.set_leader_client_address(leader_client_address);
+  st.SetPayload(kNotLeaderPayloadUrl, absl::Cord(nl.SerializeAsString()));
+  return st;
+}
+
+absl::StatusOr<std::unique_ptr<Node>> Node::Create(const ServerConfig& config,
+                                                   storage::RaftLogStore* log,
+                                                   storage::KvStateMachine* kv,
+                                                   transport::Transport* transport) {
+  raft::Config rc;
+  rc.id = config.id;
+  rc.election_tick = config.election_ticks;
+  rc.heartbeat_tick = config.heartbeat_ticks;
+  rc.storage = log;
+  rc.applied = kv->AppliedIndex();
+  rc.max_size_per_msg = config.max_append_bytes;
+  rc.max_inflight_msgs = config.max_inflight_appends;
+  rc.check_quorum = true;
+  rc.pre_vote = true;
+  // Followers refuse client writes themselves; never forward proposals.
+  rc.disable_proposal_forwarding = true;
+  rc.seed = static_cast<uint64_t>(NowMicros()) ^ config.id;
+  ASSIGN_OR_RETURN(std::unique_ptr<raft::RawNode> raw, raft::RawNode::Create(rc));
+  return std::unique_ptr<Node>(new Node(config, log, kv, transport, std::move(raw)));
+}
+
+Node::Node(const ServerConfig& config, storage::RaftLogStore* log, storage::KvStateMachine* kv,
+           transport::Transport* transport, std::unique_ptr<raft::RawNode> raw)
+    : config_(config), log_(log), kv_(kv), transport_(transport), raw_(std::move(raw)) {
+  raft::NodeStatus st = raw_->GetStatus();
+  persisted_hard_state_ = st.hard_state;
+  info_.term = st.hard_state.term;
+  info_.commit = st.hard_state.commit;
+  info_.last_index = raw_->LastIndex();
+  info_.conf_state = st.conf_state;
+  term_ = st.hard_state.term;
+}
+
+Node::~Node() { Stop(); }
+
+void Node::Start() {
+  apply_thread_ = std::thread([this] { RunApply(); });
+  loop_thread_ = std::thread([this] { RunLoop(); });
+}
+
+void Node::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopping_ && !loop_thread_.joinable()) return;
+    stopping_ = true;
+  }
+  inbox_cv_.notify_all();
+  if (loop_thread_.joinable()) loop_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    apply_stopping_ = true;
+  }
+  apply_cv_.notify_all();
+  apply_space_cv_.notify_all();
+  if (apply_thread_.joinable()) apply_thread_.join();
+  // Answer everything still waiting.
+  std::vector<PendingProposal> proposals;
+  std::vector<PendingRead> reads;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    proposals.swap(inbox_proposals_);
+    reads.swap(inbox_reads_);
+  }
+  for (auto& p : proposals) p.done(absl::UnavailableError("server is shutting down"));
+  for (auto& r : reads) r.done(absl::UnavailableError("server is shutting down"));
+  for (auto& [ctx, round] : read_rounds_) {
+    for (auto& r : round.reads) r.done(absl::UnavailableError("server is shutting down"));
+  }
+  read_rounds_.clear();
+  for (auto& [idx, r] : waiting_reads_) r.done(absl::UnavailableError("server is shutting down"));
+  waiting_reads_.clear();
+  std::map<raft::Index, Waiter> waiters;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    waiters.swap(waiters_);
+  }
+  for (auto& [idx, w] : waiters) w.done(OutcomeUnknown("server is shutting down"));
+}
+
+// ---- called from any thread ---------------------------------------------------------
+
+void Node::Propose(const v1::Command& cmd, int64_t deadline_us, ProposeCallback done) {
+  if (!IsLeader()) {
+    done(NotLeader());
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopping_) {
+      done(absl::UnavailableError("server is shutting down"));
+      return;
+    }
+    if (inbox_proposals_.size() >= config_.max_pending_proposals) {
+      done(absl::ResourceExhaustedError(absl::StrCat(
+          "too many pending writes (limit --max-pending-proposals=", config_.max_pending_proposals,
+          "); retry with backoff")));
+      return;
+    }
+    inbox_proposals_.push_back(
+        PendingProposal{cmd.SerializeAsString(), deadline_us, std::move(done)});
+  }
+  inbox_cv_.notify_one();
+}
+
+void Node::ReadBarrier(int64_t deadline_us, ReadCallback done) {
+  if (config_.unsafe_test_stale_reads) {
+    done(absl::OkStatus());  // PLANTED FAULT for fault-injection self-tests
+    return;
+  }
+  if (!IsLeader()) {
+    done(NotLeader());
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopping_) {
+      done(absl::UnavailableError("server is shutting down"));
+      return;
+    }
+    if (inbox_reads_.size() >= config_.max_pending_reads) {
+      done(absl::ResourceExhaustedError(absl::StrCat(
+          "too many pending reads (limit --max-pending-reads=", config_.max_pending_reads,
+          "); retry with backoff")));
+      return;
+    }
+    inbox_reads_.push_back(PendingRead{deadline_us, std::move(done)});
+  }
+  inbox_cv_.notify_one();
+}
+
+void Node::OnPeerMessage(raft::Message m) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    // Bounded: past the limit peer messages are dropped; Raft retransmits.
+    if (inbox_messages_.size() >= 100000) return;
+    inbox_messages_.push_back(std::move(m));
+  }
+  inbox_cv_.notify_one();
+}
+
+void Node::OnUnreachable(raft::NodeId peer) {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    inbox_unreachable_.push_back(peer);
+  }
+  inbox_cv_.notify_one();
+}
+
+NodeInfo Node::GetInfo() const {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  return info_;
+}
+
+absl::Status Node::NotLeader() const {
+  raft::NodeId leader = leader_.load(std::memory_order_acquire);
+  auto it = config_.initial_cluster.find(leader);
+  return NotLeaderError(leader, it == config_.initial_cluster.end() ? "" : it->second.client);
+}
+
+// ---- node loop ------------------------------------------------------------------------
+
+void Node::RunLoop() {
+  const int64_t tick_us = int64_t{config_.tick_ms} * 1000;
+  int64_t next_tick = NowMicros() + tick_us;
+  while (true) {
+    std::vector<raft::Message> messages;
+    std::vector<PendingProposal> proposals;
+    std::vector<PendingRead> reads;
+    std::vector<raft::NodeId> unreachable;
+    {
+      std::unique_lock<std::mutex> lock(inbox_mu_);
+      inbox_cv_.wait_until(
+          lock, std::chrono::steady_clock::time_point(std::chrono::microseconds(next_tick)), [&] {
+            return stopping_ || !inbox_messages_.empty() || !inbox_proposals_.empty() ||
+                   !inbox_reads_.empty() || !inbox_unreachable_.empty();
+          });
+      if (stopping_) return;
+      messages.swap(inbox_messages_);
+      proposals.swap(inbox_proposals_);
+      reads.swap(inbox_reads_);
+      unreachable.swap(inbox_unreachable_);
+    }
+    for (raft::Message& m : messages) {
+      absl::Status st = raw_->Step(std::move(m));
+      if (!st.ok()) spdlog::debug("step: {}", st.ToString());
+    }
+    for (raft::NodeId peer : unreachable) raw_->ReportUnreachable(peer);
+    if (!proposals.empty()) ProposeQueued(std::move(proposals));
+    if (!reads.empty()) {
+      if (soft_state_.role != raft::StateRole::kLeader) {
+        for (auto& r : reads) r.done(NotLeader());
+      } else {
+        std::string ctx(8, '\0');
+        uint64_t n = next_read_ctx_++;
+        for (int i = 0; i < 8; ++i) ctx[i] = static_cast<char>(n >> (8 * i));
+        read_rounds_[ctx] = ReadRound{NowMicros(), std::move(reads)};
+        raw_->ReadIndex(ctx);
+      }
+    }
+    int64_t now = NowMicros();
+    if (now >= next_tick) {
+      raw_->Tick();
+      next_tick += tick_us;
+      if (next_tick < now) next_tick = now + tick_us;  // fell behind: don't burst
+      ExpireReadRounds(now, false, nullptr);
+      ExpireWaiters(now);
+    }
+    while (raw_->HasReady()) HandleReady();
+  }
+}
+
+void Node::ProposeQueued(std::vector<PendingProposal> proposals) {
+  if (soft_state_.role != raft::StateRole::kLeader) {
+    for (auto& p : proposals) p.done(NotLeader());
+    return;
+  }
+  std::vector<raft::Payload> batch;
+  batch.reserve(proposals.size());
+  for (auto& p : proposals) batch.emplace_back(std::move(p.data));
+  raft::Index before = raw_->LastIndex();
+  absl::Status st = raw_->ProposeBatch(std::move(batch));
+  if (!st.ok()) {
+    for (auto& p : proposals) p.done(raft::IsProposalDropped(st) ? NotLeader() : st);
+    return;
+  }
+  RAFTKV_CHECK(raw_->LastIndex() == before + proposals.size());
+  raft::Term term = raw_->CurrentTerm();
+  std::lock_guard<std::mutex> lock(waiters_mu_);
+  for (size_t i = 0; i < proposals.size(); ++i) {
+    waiters_[before + 1 + i] = Waiter{term, proposals[i].deadline_us, std::move(proposals[i].done)};
+  }
+}
+
+void Node::HandleReady() {
+  raft::Ready rd = raw_->GetReady();
+  if (rd.soft_state) {
+    bool was_leader = soft_state_.role == raft::StateRole::kLeader;
+    soft_state_ = *rd.soft_state;
+    is_leader_.store(soft_state_.role == raft::StateRole::kLeader, std::memory_order_release);
+    leader_.store(soft_state_.lead, std::memory_order_release);
+    if (was_leader && soft_state_.role != raft::StateRole::kLeader) {
+      ExpireReadRounds(NowMicros(), true, "leadership lost before the read was confirmed");
+    }
+    spdlog::info("role {} leader {} term {}", raft::StateRoleName(soft_state_.role),
+                 soft_state_.lead, raw_->CurrentTerm());
+  }
+  // A leader whose term and vote are already on disk may send its appends
+  // before its own write completes: followers' answers are stepped only after
+  // this write is done, so nothing counts the leader's copy early.
+  bool term_vote_durable =
+      rd.hard_state.IsEmpty() || (rd.hard_state.term == persisted_hard_state_.term &&
+                                  rd.hard_state.vote == persisted_hard_state_.vote);
+  bool send_early = soft_state_.role == raft::StateRole::kLeader && term_vote_durable;
+  if (send_early && !rd.messages.empty()) transport_->Send(std::move(rd.messages));
+
+  if (!rd.snapshot.IsEmpty()) {
+    // Snapshot installation needs the state-machine image, which is not
+    // streamed yet; the log is never compacted, so no leader sends one.
+    RAFTKV_CHECK_MSG(false, "received a snapshot, but snapshot install is not implemented");
+  }
+  if (!rd.entries.empty() || !rd.hard_state.IsEmpty()) {
+    bool sync = rd.must_sync && !config_.unsafe_test_no_fsync;
+    absl::Status st = log_->Save(rd.hard_state, rd.entries, sync);
+    // A replica that cannot persist its log must not vote or acknowledge.
+    RAFTKV_CHECK_MSG(st.ok(), absl::StrCat("writing the Raft log failed: ", st.ToString()));
+    if (!rd.hard_state.IsEmpty()) persisted_hard_state_ = rd.hard_state;
+  }
+  if (!send_early && !rd.messages.empty()) transport_->Send(std::move(rd.messages));
+
+  if (!rd.committed_entries.empty()) {
+    ApplyTask task;
+    for (const raft::Entry& e : rd.committed_entries) {
+      if (e.type != raft::EntryType::kConfChange) continue;
+      absl::StatusOr<raft::ConfChange> cc = raft::DecodeConfChange(e.data.view());
+      raft::ConfState cs = cc.ok() ? raw_->ApplyConfChange(*cc) : raw_->GetStatus().conf_state;
+      task.conf_states[e.index] = cs;
+      std::lock_guard<std::mutex> lock(info_mu_);
+      info_.conf_state = cs;
+    }
+    task.entries = std::move(rd.committed_entries);
+    EnqueueApply(std::move(task));
+  }
+  for (raft::ReadState& rs : rd.read_states) {
+    auto it = read_rounds_.find(rs.request_ctx);
+    if (it == read_rounds_.end()) continue;
+    ApplyTask task;
+    task.read_index = rs.index;
+    task.reads = std::move(it->second.reads);
+    read_rounds_.erase(it);
+    EnqueueApply(std::move(task));
+  }
+  raw_->Advance();
+  PublishInfo();
+}
+
+void Node::PublishInfo() {
+  std::lock_guard<std::mutex> lock(info_mu_);
+  info_.role = soft_state_.role;
+  info_.leader = soft_state_.lead;
+  info_.term = raw_->CurrentTerm();
+  info_.commit = persisted_hard_state_.commit;
+  info_.last_index = raw_->LastIndex();
+  term_.store(info_.term, std::memory_order_release);
+}
+
+void Node::ExpireReadRounds(int64_t now_us, bool fail_all, const char* why) {
+  // A round unanswered for two election timeouts was lost (e.g. the
+  // heartbeats or their answers were dropped): fail it, reads are retryable.
+  int64_t stale_us = int64_t{2} * config_.election_ticks * config_.tick_ms * 1000;
+  for (auto it = read_rounds_.begin(); it != read_rounds_.end();) {
+    if (fail_all || now_us - it->second.started_us > stale_us) {
+      for (auto& r : it->second.reads) {
+        r.done(absl::UnavailableError(
+            why ? why : "leadership could not be confirmed in time; retry the read"));
+      }
+      it = read_rounds_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void Node::ExpireWaiters(int64_t now_us) {
+  std::vector<ProposeCallback> expired;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      if (it->second.deadline_us <= now_us) {
+        expired.push_back(std::move(it->second.done));
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& done : expired)
+    done(OutcomeUnknown("the write was not committed before its deadline"));
+}
+
+void Node::EnqueueApply(ApplyTask task) {
+  std::unique_lock<std::mutex> lock(apply_mu_);
+  // Backpressure: the loop waits while the apply thread is far behind.
+  apply_space_cv_.wait(lock, [&] {
+    return apply_stopping_ || apply_queue_entries_ < config_.max_apply_queue_entries;
+  });
+  apply_queue_entries_ += task.entries.size();
+  apply_queue_.push_back(std::move(task));
+  apply_cv_.notify_one();
+}
+
+// ---- apply thread ------------------------------------------------------------------------
+
+void Node::RunApply() {
+  while (true) {
+    ApplyTask task;
+    {
+      std::unique_lock<std::mutex> lock(apply_mu_);
+      apply_cv_.wait_for(lock, std::chrono::milliseconds(100),
+                         [&] { return apply_stopping_ || !apply_queue_.empty(); });
+      if (apply_stopping_) return;
+      if (apply_queue_.empty()) {
+        lock.unlock();
+        // Expire reads whose deadline passed while they waited to be applied.
+        int64_t now = NowMicros();
+        for (auto it = waiting_reads_.begin(); it != waiting_reads_.end();) {
+          if (it->second.deadline_us <= now) {
+            it->second.done(absl::DeadlineExceededError(
+                "the read's deadline passed before this node applied up to its read index"));
+            it = waiting_reads_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        continue;
+      }
+      task = std::move(apply_queue_.front());
+      apply_queue_.pop_front();
+      apply_queue_entries_ -= task.entries.size();
+    }
+    apply_space_cv_.notify_one();
+    ApplyEntries(task);
+    for (auto& r : task.reads) waiting_reads_.emplace(task.read_index, std::move(r));
+    ServeReadsUpTo(kv_->AppliedIndex());
+  }
+}
+
+void Node::ApplyEntries(const ApplyTask& task) {
+  for (const raft::Entry& e : task.entries) {
+    absl::StatusOr<storage::ApplyOutcome> out;
+    auto cs = task.conf_states.find(e.index);
+    if (cs != task.conf_states.end()) {
+      out = kv_->ApplyConfChange(e.index, e.term, cs->second);
+    } else {
+      out = kv_->ApplyEntry(e);
+    }
+    RAFTKV_CHECK_MSG(
+        out.ok(), absl::StrCat("applying entry ", e.index, " failed: ", out.status().ToString()));
+    ProposeCallback done;
+    bool same_term = false;
+    {
+      std::lock_guard<std::mutex> lock(waiters_mu_);
+      auto w = waiters_.find(e.index);
+      if (w != waiters_.end()) {
+        done = std::move(w->second.done);
+        same_term = w->second.term == e.term;
+        waiters_.erase(w);
+      }
+    }
+    if (!done) continue;
+    if (!same_term) {
+      // Another leader's entry took this index: ours was never committed and
+      // never will be.
+      done(absl::UnavailableError(
+          "leadership changed before the write was committed; it was not applied, retry"));
+    } else if (out->already_applied) {
+      done(OutcomeUnknown("the entry was applied before this node restarted"));
+    } else if (!out->status.ok()) {
+      done(out->status);
+    } else {
+      done(std::move(out->result));
+    }
+  }
+}
+
+void Node::ServeReadsUpTo(raft::Index applied) {
+  while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied) {
+    waiting_reads_.begin()->second.done(absl::OkStatus());
+    waiting_reads_.erase(waiting_reads_.begin());
+  }
+}
+
+}  // namespace raftkv::server

@@ -1,0 +1,192 @@
+// Node: one raftkv replica. It owns the node loop (the only thread that
+// touches the RawNode) and the apply thread, and connects them to storage,
+// the peer transport and the client services.
+//
+// Node loop, each round:
+//   1. take everything queued by other threads: peer messages, proposals,
+//      linearizable-read requests (bounded queues; a full queue refuses);
+//   2. step the messages; propose all queued commands as ONE batch; register
+//      ONE ReadIndex for all queued reads; tick if a tick is due;
+//   3. handle every Ready: a leader sends its messages first, while its own
+//      log write is in flight (safe: acknowledgements are stepped only after
+//      this round's write completes); persist entries + hard state in one
+//      synced batch (group commit); everyone else sends after the write;
+//      hand committed entries and answered read indexes to the apply thread;
+//      Advance.
+// Apply thread: applies committed entries in index order (KvStateMachine, one
+// atomic batch each), answers the proposal waiter of each entry, and serves
+// each linearizable read once the applied index reaches its read index.
+//
+// Invariants:
+//   a write is answered OK only after its entry is committed (on a majority's
+//   disk) and applied here;
+//   a linearizable read is served only from state applied at or past a read
+//   index confirmed by a quorum after the read arrived;
+//   a proposal waiter registered at (index, term) is answered "not applied"
+//   only when the entry applied at index has another term (then it never can
+//   be), and "outcome unknown" only at its deadline or at shutdown;
+//   a failed write of the Raft log crashes the process.
+// Thread-safety: Propose, Read, OnPeerMessage, GetInfo may be called from any
+// thread; Start and Stop from the owner's thread only.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/kv.pb.h"
+#include "src/raft/raw_node.h"
+#include "src/server/config.h"
+#include "src/storage/kv_state_machine.h"
+#include "src/storage/raft_log_store.h"
+#include "src/transport/transport.h"
+
+namespace raftkv::server {
+
+using ProposeCallback = std::function<void(absl::StatusOr<v1::CommandResult>)>;
+using ReadCallback = std::function<void(absl::Status)>;
+
+// What the node loop last published about itself (for Status and routing).
+struct NodeInfo {
+  raft::StateRole role = raft::StateRole::kFollower;
+  raft::NodeId leader = raft::kNoNode;
+  raft::Term term = 0;
+  raft::Index commit = 0;
+  raft::Index last_index = 0;
+  raft::ConfState conf_state;
+};
+
+// The "not leader" error (UNAVAILABLE) with the leader's id and client
+// address attached as a payload; see grpc_status.h for the wire form.
+absl::Status NotLeaderError(raft::NodeId leader_id, const std::string& leader_client_address);
+constexpr char kNotLeaderPayloadUrl[] = "type.googleapis.com/raftkv.v1.NotLeader";
+
+class Node {
+ public:
+  // The storage objects must outlive the Node; transport must be started by
+  // the caller with handlers that call OnPeerMessage / OnUnreachable.
+  static absl::StatusOr<std::unique_ptr<Node>> Create(const ServerConfig& config,
+                                                      storage::RaftLogStore* log,
+                                                      storage::KvStateMachine* kv,
+                                                      transport::Transport* transport);
+  ~Node();
+
+  void Start();
+  // Stops both threads; every waiting request is answered UNAVAILABLE
+  // ("shutting down"; a write's outcome unknown).
+  void Stop();
+
+  // Replicates cmd (already validated). done runs exactly once, on some
+  // internal thread, and must not block. deadline_us is on SteadyClock.
+  void Propose(const v1::Command& cmd, int64_t deadline_us, ProposeCallback done);
+  // Waits until a linearizable read may be served (the caller then reads the
+  // state machine). done runs exactly once and must not block for long (it
+  // runs on the apply thread).
+  void ReadBarrier(int64_t deadline_us, ReadCallback done);
+
+  void OnPeerMessage(raft::Message m);
+  void OnUnreachable(raft::NodeId peer);
+
+  NodeInfo GetInfo() const;
+  // The error a non-leader returns for requests that need the leader.
+  absl::Status NotLeader() const;
+  bool IsLeader() const { return is_leader_.load(std::memory_order_acquire); }
+  raft::Term CurrentTerm() const { return term_.load(std::memory_order_acquire); }
+
+ private:
+  struct PendingProposal {
+    std::string data;
+    int64_t deadline_us;
+    ProposeCallback done;
+  };
+  struct PendingRead {
+    int64_t deadline_us;
+    ReadCallback done;
+  };
+  struct Waiter {
+    raft::Term term;
+    int64_t deadline_us;
+    ProposeCallback done;
+  };
+  // One ReadIndex round shared by every read queued when it was requested.
+  struct ReadRound {
+    int64_t started_us;
+    std::vector<PendingRead> reads;
+  };
+  // Work for the apply thread, in order.
+  struct ApplyTask {
+    std::vector<raft::Entry> entries;
+    std::map<raft::Index, raft::ConfState> conf_states;  // for conf-change entries
+    raft::Index read_index = 0;                          // with reads: serve at this index
+    std::vector<PendingRead> reads;
+  };
+
+  Node(const ServerConfig& config, storage::RaftLogStore* log, storage::KvStateMachine* kv,
+       transport::Transport* transport, std::unique_ptr<raft::RawNode> raw);
+
+  void RunLoop();
+  void ProposeQueued(std::vector<PendingProposal> proposals);
+  void HandleReady();
+  void PublishInfo();
+  void ExpireReadRounds(int64_t now_us, bool fail_all, const char* why);
+  void EnqueueApply(ApplyTask task);
+
+  void RunApply();
+  void ApplyEntries(const ApplyTask& task);
+  void ServeReadsUpTo(raft::Index applied);
+  void ExpireWaiters(int64_t now_us);
+
+  const ServerConfig config_;
+  storage::RaftLogStore* const log_;
+  storage::KvStateMachine* const kv_;
+  transport::Transport* const transport_;
+  std::unique_ptr<raft::RawNode> raw_;  // node loop thread only
+
+  // Inbox: filled by any thread, drained by the node loop.
+  mutable std::mutex inbox_mu_;
+  std::condition_variable inbox_cv_;
+  std::vector<raft::Message> inbox_messages_;
+  std::vector<PendingProposal> inbox_proposals_;
+  std::vector<PendingRead> inbox_reads_;
+  std::vector<raft::NodeId> inbox_unreachable_;
+  bool stopping_ = false;
+
+  // Node loop state.
+  std::map<std::string, ReadRound> read_rounds_;  // by ReadIndex context
+  uint64_t next_read_ctx_ = 1;
+  raft::SoftState soft_state_;
+  raft::HardState persisted_hard_state_;
+
+  // Proposal waiters by log index: registered by the loop, answered by apply.
+  std::mutex waiters_mu_;
+  std::map<raft::Index, Waiter> waiters_;
+
+  // Apply queue.
+  std::mutex apply_mu_;
+  std::condition_variable apply_cv_;        // apply thread waits for work
+  std::condition_variable apply_space_cv_;  // loop waits for room
+  std::deque<ApplyTask> apply_queue_;
+  uint64_t apply_queue_entries_ = 0;
+  bool apply_stopping_ = false;
+  // Apply thread only: reads waiting for the applied index to reach theirs.
+  std::multimap<raft::Index, PendingRead> waiting_reads_;
+
+  mutable std::mutex info_mu_;
+  NodeInfo info_;
+  std::atomic<bool> is_leader_{false};
+  std::atomic<raft::NodeId> leader_{raft::kNoNode};
+  std::atomic<raft::Term> term_{0};
+
+  std::thread loop_thread_;
+  std::thread apply_thread_;
+};
+
+}  // namespace raftkv::server
