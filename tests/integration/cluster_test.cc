@@ -294,6 +294,40 @@ TEST_F(ClusterTest, DataDirectoryOfAnotherClusterIsRefused) {
   EXPECT_NE(out.find(cluster_.DataDir(1)), std::string::npos) << out;
 }
 
+TEST_F(ClusterTest, KvctlPutGetDelTxnStatus) {
+  std::string endpoints = absl::StrJoin(cluster_.ClientAddresses(), ",");
+  auto kvctl = [&](std::vector<std::string> args, const std::string& in = "") {
+    std::vector<std::string> argv = {BinaryPath("kvctl"), "--endpoints", endpoints};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return ProcessCluster::RunCommand(argv, in);
+  };
+  auto [put_code, put_out] = kvctl({"put", "hello", "world"});
+  ASSERT_EQ(put_code, 0) << put_out;
+  auto [get_code, get_out] = kvctl({"get", "hello"});
+  ASSERT_EQ(get_code, 0) << get_out;
+  EXPECT_EQ(get_out, "hello\nworld\n");
+  auto [stdin_code, stdin_out] = kvctl({"put", "from-stdin"}, "piped value");
+  ASSERT_EQ(stdin_code, 0) << stdin_out;
+  auto [ser_code, ser_out] = kvctl({"get", "from-stdin", "--consistency", "serializable"});
+  EXPECT_EQ(ser_code, 0) << ser_out;
+  auto [txn_code, txn_out] =
+      kvctl({"txn"}, "value(\"hello\") = \"world\"\n\nput hello swapped\n\nget hello\n");
+  ASSERT_EQ(txn_code, 0) << txn_out;
+  auto [get2_code, get2_out] = kvctl({"get", "hello"});
+  EXPECT_EQ(get2_out, "hello\nswapped\n");
+  auto [del_code, del_out] = kvctl({"del", "hello"});
+  ASSERT_EQ(del_code, 0) << del_out;
+  EXPECT_NE(del_out.find("1"), std::string::npos) << del_out;
+  auto [status_code, status_out] = kvctl({"status"});
+  EXPECT_EQ(status_code, 0) << status_out;
+  EXPECT_NE(status_out.find("leader"), std::string::npos) << status_out;
+  auto [bad_code, bad_out] = kvctl({"put", ""});
+  EXPECT_EQ(bad_code, 1) << bad_out;
+  EXPECT_EQ(bad_out.rfind("kvctl: ", 0), 0u) << bad_out;
+  auto [flag_code, flag_out] = kvctl({"get", "x", "--no-such-flag"});
+  EXPECT_EQ(flag_code, 2) << flag_out;
+}
+
 TEST_F(ClusterTest, WriteThroughputOnLoopback) {
   // Not a timed assertion: prints the figure for the record (bench/ holds
   // the performance targets).
