@@ -105,8 +105,10 @@ class RaftLogStore final : public raft::LogStorage {
   absl::Status Recover();
   absl::StatusOr<raft::ConfState> ReadConfState() const;
   raft::Term TermAtLocked(raft::Index i) const;
-  // Forgets cached terms of entries >= from, then appends e's term.
+  // Forgets the cached terms of entries >= from (from > log_start_index_).
   void TruncateRunsFrom(raft::Index from);
+  // Records the term of entry index, the new last entry. Crashes if the term
+  // decreases (the caller broke Raft's log invariant).
   void AppendRun(raft::Index index, raft::Term term);
 
   Db* const db_;
