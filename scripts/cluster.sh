@@ -135,8 +135,14 @@ start_node() {  # N
     --log-level "$log_level" \
     "${extra_flags[@]}" \
     </dev/null >>"$(log_file "$n")" 2>&1) &
-  echo $! >"$(pid_file "$n")"
-  echo "node $n started (pid $!): clients on $(client_addr "$n"), peers on $(peer_addr "$n")"
+  pid=$!
+  echo "$pid" >"$(pid_file "$n")"
+  # Until the subshell has exec'd the server, node_pid would not recognize it.
+  local tries=0
+  while ! node_pid "$n" >/dev/null && kill -0 "$pid" 2>/dev/null && ((tries++ < 100)); do
+    sleep 0.02
+  done
+  echo "node $n started (pid $pid): clients on $(client_addr "$n"), peers on $(peer_addr "$n")"
 }
 
 # Fails (with the node's log) if a node we started has exited.
@@ -218,15 +224,10 @@ cmd_start() {
   echo "data and logs in $data"
 }
 
-stop_node() {  # N
-  local n=$1 pid deadline
-  if ! pid=$(node_pid "$n"); then
-    rm -f "$(pid_file "$n")"
-    echo "node $n not running"
-    return
-  fi
-  kill -TERM "$pid" 2>/dev/null || true
-  deadline=$((SECONDS + stop_timeout))
+# Waits up to RAFTKV_STOP_TIMEOUT for node N (pid, already sent SIGTERM) to
+# exit, then SIGKILLs it.
+await_exit() {  # N pid
+  local n=$1 pid=$2 deadline=$((SECONDS + stop_timeout))
   while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
   if kill -0 "$pid" 2>/dev/null; then
     echo "node $n did not stop within ${stop_timeout}s; sending SIGKILL"
@@ -237,13 +238,31 @@ stop_node() {  # N
   echo "node $n stopped"
 }
 
+stop_node() {  # N
+  local n=$1 pid
+  if ! pid=$(node_pid "$n"); then
+    rm -f "$(pid_file "$n")"
+    echo "node $n not running"
+    return
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  await_exit "$n" "$pid"
+}
+
 cmd_stop() {
   local n pid
+  local -A pids=()
   # SIGTERM to all at once, so the nodes do not each wait out an election.
   for n in "${NODES[@]}"; do
-    if pid=$(node_pid "$n"); then kill -TERM "$pid" 2>/dev/null || true; fi
+    if pid=$(node_pid "$n"); then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids[$n]=$pid
+    else
+      rm -f "$(pid_file "$n")"
+      echo "node $n not running"
+    fi
   done
-  for n in "${NODES[@]}"; do stop_node "$n"; done
+  for n in "${!pids[@]}"; do await_exit "$n" "${pids[$n]}"; done
 }
 
 cmd_kill() {  # N

@@ -129,6 +129,7 @@ class FakeNode::ClusterService final : public v1::Cluster::Service {
     response->mutable_header()->set_member_id(node_->id_);
     response->set_member_id(node_->id_);
     response->set_role(node_->role_);
+    response->set_leader_id(node_->leader_id_);
     response->set_raft_term(1);
     return grpc::Status::OK;
   }
@@ -148,19 +149,24 @@ class FakeNode::ClusterService final : public v1::Cluster::Service {
   FakeNode* node_;
 };
 
-FakeNode::FakeNode(uint64_t id, v1::Role role)
+FakeNode::FakeNode(uint64_t id, v1::Role role, const std::string& listen, uint64_t leader_id)
     : id_(id),
       role_(role),
+      leader_id_(leader_id),
       kv_(std::make_unique<KvService>(this)),
       cluster_(std::make_unique<ClusterService>(this)),
       behavior_(Serve()) {
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(kv_.get());
   builder.RegisterService(cluster_.get());
   server_ = builder.BuildAndStart();
-  address_ = "127.0.0.1:" + std::to_string(port);
+  if (server_ == nullptr || port == 0) {
+    server_.reset();
+    return;
+  }
+  address_ = listen.substr(0, listen.rfind(':')) + ":" + std::to_string(port);
 }
 
 FakeNode::~FakeNode() { Shutdown(); }

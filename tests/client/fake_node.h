@@ -47,8 +47,11 @@ Behavior Hang();
 
 class FakeNode {
  public:
-  // Starts serving at once; id is reported as member_id.
-  explicit FakeNode(uint64_t id, raftkv::v1::Role role = raftkv::v1::ROLE_FOLLOWER);
+  // Starts serving at once on listen ("host:port"; port 0: chosen by the
+  // OS); id is reported as member_id, role and leader_id by Status. If the
+  // address cannot be bound, address() is empty.
+  explicit FakeNode(uint64_t id, raftkv::v1::Role role = raftkv::v1::ROLE_FOLLOWER,
+                    const std::string& listen = "127.0.0.1:0", uint64_t leader_id = 0);
   ~FakeNode();
 
   const std::string& address() const { return address_; }
@@ -68,6 +71,7 @@ class FakeNode {
 
   const uint64_t id_;
   const raftkv::v1::Role role_;
+  const uint64_t leader_id_;
   std::string address_;
   std::unique_ptr<KvService> kv_;
   std::unique_ptr<ClusterService> cluster_;
