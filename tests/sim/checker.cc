@@ -57,8 +57,8 @@ bool InvariantChecker::ObserveStatus(NodeId id, uint64_t inc, const raft::NodeSt
     auto [it, inserted] = leaders_.emplace(term, id);
     new_leader = inserted;
     if (!inserted && it->second != id) {
-      Fail("election-safety", absl::StrCat("two leaders in term ", term, ": node ", it->second,
-                                           " and node ", id));
+      Fail("election-safety",
+           absl::StrCat("two leaders in term ", term, ": node ", it->second, " and node ", id));
     }
   }
 
@@ -66,8 +66,8 @@ bool InvariantChecker::ObserveStatus(NodeId id, uint64_t inc, const raft::NodeSt
   if (v.incarnation != inc) v = VolatileMarks{inc, 0, 0};
   const Index commit = st.hard_state.commit;
   if (commit < v.commit) {
-    Fail("monotonic-commit", absl::StrCat("node ", id, " commit went back from ", v.commit,
-                                          " to ", commit, " (same incarnation)"));
+    Fail("monotonic-commit", absl::StrCat("node ", id, " commit went back from ", v.commit, " to ",
+                                          commit, " (same incarnation)"));
   }
   if (st.applied < v.applied) {
     Fail("monotonic-applied", absl::StrCat("node ", id, " applied went back from ", v.applied,
@@ -103,9 +103,9 @@ void InvariantChecker::OnPersistEntries(NodeId id, const MemoryStorage& storage,
     if (inserted) continue;
     const LogRecord& old = it->second;
     if (!SameEntry(old.entry, e)) {
-      Fail("log-matching", absl::StrCat("node ", id, " persisted ", Show(e), " but node ",
-                                        old.node, " persisted ", Show(old.entry),
-                                        " at the same index and term"));
+      Fail("log-matching",
+           absl::StrCat("node ", id, " persisted ", Show(e), " but node ", old.node, " persisted ",
+                        Show(old.entry), " at the same index and term"));
       return;
     }
     if (old.prev_known && rec.prev_known && old.prev_term != rec.prev_term) {
@@ -123,8 +123,8 @@ void InvariantChecker::OnPersistHardState(NodeId id, const MemoryStorage& storag
   auto [it, inserted] = persisted_.emplace(id, PersistedMarks{});
   HardState& old = it->second.hs;
   if (hs.term < old.term) {
-    Fail("monotonic-term", absl::StrCat("node ", id, " persisted term went back from ", old.term,
-                                        " to ", hs.term));
+    Fail("monotonic-term",
+         absl::StrCat("node ", id, " persisted term went back from ", old.term, " to ", hs.term));
   } else if (hs.term == old.term && old.vote != raft::kNoNode && hs.vote != old.vote) {
     Fail("vote-stability", absl::StrCat("node ", id, " changed its persisted vote in term ",
                                         hs.term, " from ", old.vote, " to ", hs.vote));
@@ -163,9 +163,9 @@ void InvariantChecker::OnApply(NodeId id, const Entry& e, uint64_t digest) {
   if (!inserted) {
     const AppliedRecord& first = it->second;
     if (!SameEntry(first.entry, e)) {
-      Fail("state-machine-safety", absl::StrCat("node ", id, " applied ", Show(e), " but node ",
-                                                first.node, " applied ", Show(first.entry),
-                                                " at the same index"));
+      Fail("state-machine-safety",
+           absl::StrCat("node ", id, " applied ", Show(e), " but node ", first.node, " applied ",
+                        Show(first.entry), " at the same index"));
     } else if (first.digest != digest) {
       Fail("state-machine-safety",
            absl::StrCat("node ", id, " applied ", Show(e), " like node ", first.node,
@@ -179,8 +179,7 @@ void InvariantChecker::OnApply(NodeId id, const Entry& e, uint64_t digest) {
   }
 }
 
-void InvariantChecker::CheckLeaderCompleteness(NodeId id, Term term,
-                                               const MemoryStorage& storage) {
+void InvariantChecker::CheckLeaderCompleteness(NodeId id, Term term, const MemoryStorage& storage) {
   Index first = *storage.FirstIndex();
   Index last = *storage.LastIndex();
   // Entries below first are inside the snapshot, which only holds applied
@@ -193,16 +192,20 @@ void InvariantChecker::CheckLeaderCompleteness(NodeId id, Term term,
     if (i > last) {
       Fail("leader-completeness",
            absl::StrCat("node ", id, " leads term ", term, " but its log ends at ", last,
-                        ", without committed entry ", Show(*e), " (committed while the highest "
-                        "term was ", c.max_term_when_seen, ")"));
+                        ", without committed entry ", Show(*e),
+                        " (committed while the highest "
+                        "term was ",
+                        c.max_term_when_seen, ")"));
       return;
     }
     Term t = *storage.TermAt(i);
     if (t != e->term) {
       Fail("leader-completeness",
            absl::StrCat("node ", id, " leads term ", term, " but holds term ", t, " at index ", i,
-                        " instead of committed entry ", Show(*e), " (committed while the "
-                        "highest term was ", c.max_term_when_seen, ")"));
+                        " instead of committed entry ", Show(*e),
+                        " (committed while the "
+                        "highest term was ",
+                        c.max_term_when_seen, ")"));
       return;
     }
   }

@@ -13,9 +13,11 @@
 #pragma once
 
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "src/common/rng.h"
 #include "src/raft/types.h"
@@ -23,10 +25,10 @@
 namespace raftkv::sim {
 
 struct NetworkFaults {
-  double drop = 0;      // probability a sent message is lost
-  double duplicate = 0; // probability a sent message is delivered twice
+  double drop = 0;         // probability a sent message is lost
+  double duplicate = 0;    // probability a sent message is delivered twice
   uint64_t max_delay = 0;  // delays are uniform in [0, max_delay] time units
-  double reorder = 0;   // probability a delivery takes a random due message
+  double reorder = 0;      // probability a delivery takes a random due message
 };
 
 class SimNetwork {
@@ -43,12 +45,26 @@ class SimNetwork {
   bool HasDue(uint64_t now) const;
   // Removes and returns a due message (the earliest, or with probability
   // faults.reorder one of the first few due ones). Requires HasDue(now).
-  raft::Message PopDue(uint64_t now);
+  // *lost is set for a snapshot the network lost: snapshots are never dropped
+  // silently, their loss surfaces at delivery time so the sender's transport
+  // can report it (RawNode::ReportSnapshot), as a real one would.
+  raft::Message PopDue(uint64_t now, bool* lost);
 
   // Blocks messages from -> to (checked at delivery).
   void Block(raft::NodeId from, raft::NodeId to) { blocked_.insert({from, to}); }
-  bool Blocked(raft::NodeId from, raft::NodeId to) const {
-    return blocked_.count({from, to}) > 0;
+  bool Blocked(raft::NodeId from, raft::NodeId to) const { return blocked_.count({from, to}) > 0; }
+  // Cuts every link to and from id; Rejoin(id) restores them.
+  void Isolate(raft::NodeId id, const std::vector<raft::NodeId>& peers) {
+    for (raft::NodeId p : peers) {
+      if (p == id) continue;
+      Block(id, p);
+      Block(p, id);
+    }
+  }
+  void Rejoin(raft::NodeId id) {
+    for (auto it = blocked_.begin(); it != blocked_.end();) {
+      it = it->first == id || it->second == id ? blocked_.erase(it) : std::next(it);
+    }
   }
   bool Partitioned() const { return !blocked_.empty(); }
   void HealPartitions() { blocked_.clear(); }
@@ -59,8 +75,12 @@ class SimNetwork {
   Rng* rng_;  // not owned
   NetworkFaults faults_;
   uint64_t seq_ = 0;
+  struct Queued {
+    raft::Message msg;
+    bool lost = false;
+  };
   // (delivery time, sequence) -> message.
-  std::map<std::pair<uint64_t, uint64_t>, raft::Message> queue_;
+  std::map<std::pair<uint64_t, uint64_t>, Queued> queue_;
   std::set<std::pair<raft::NodeId, raft::NodeId>> blocked_;
 };
 

@@ -2,7 +2,7 @@
 // range of seeds and reports the first invariant violation with the command
 // that replays it.
 //
-//   raft_sim --seeds N --seed S [--nodes 3|5] [--steps K] [--scenario random|adversarial]
+//   raft_sim --seeds N --seed S [--nodes 3|5] [--steps K] [--scenario random|adversarial|figure8]
 //            [--liveness-rounds R] [--no-snapshot-on-add] [--keep-going] [-v]
 //
 // With --seed alone it replays exactly that seed. -v prints every event.
@@ -23,7 +23,7 @@ namespace {
 void Usage() {
   std::fprintf(stderr,
                "usage: raft_sim [--seeds N] [--seed S] [--nodes 3|5] [--steps K]\n"
-               "                [--scenario random|adversarial] [--liveness-rounds R]\n"
+               "                [--scenario random|adversarial|figure8] [--liveness-rounds R]\n"
                "                [--no-snapshot-on-add] [--keep-going] [-v]\n"
                "  Runs N seeds (default 1) starting at S (default 1). Without --nodes,\n"
                "  odd seeds run 3 nodes and even seeds 5. -v traces every event.\n");
@@ -79,6 +79,9 @@ int main(int argc, char** argv) {
     }
   }
   if (verbose) opts.trace = &std::cout;
+#ifdef RAFTKV_SIM_BINARY
+  opts.replay_binary = RAFTKV_SIM_BINARY;
+#endif
 
   // Wall time is only reported, never fed into a run.
   auto start = std::chrono::steady_clock::now();
@@ -96,21 +99,21 @@ int main(int argc, char** argv) {
       if (!keep_going) break;
     }
   }
-  double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::string nodes = opts.nodes == 0 ? "3/5" : std::to_string(opts.nodes);
-  std::cout << absl::StrCat(
-                   "raft_sim: ", failures == 0 ? "PASS" : "FAIL", " ", ran, " seeds ", first_seed,
-                   "..", first_seed + ran - 1, " nodes ", nodes, " scenario ",
-                   raftkv::sim::ScenarioName(opts.scenario), " steps ", opts.steps, ": ",
-                   failures, " failed",
-                   failures ? absl::StrCat(" (first: seed ", first_failure, ")") : "",
-                   "; total steps ", total.steps, ", delivered ", total.delivered, ", dropped ",
-                   total.dropped, ", crashes ", total.crashes, ", leaders ", total.leaders,
-                   ", snapshots installed ", total.snapshots_installed, ", conf changes ",
-                   total.conf_changes, ", reads checked ", total.reads,
-                   ", max liveness rounds ", total.liveness_rounds, "; ",
-                   absl::StrCat(static_cast<int64_t>(secs * 1000)), " ms")
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string nodes = opts.nodes != 0                                   ? std::to_string(opts.nodes)
+                      : opts.scenario == raftkv::sim::Scenario::kRandom ? "3/5"
+                                                                        : "5";
+  std::cout << absl::StrCat("raft_sim: ", failures == 0 ? "PASS" : "FAIL", " ", ran, " seeds ",
+                            first_seed, "..", first_seed + ran - 1, " nodes ", nodes, " scenario ",
+                            raftkv::sim::ScenarioName(opts.scenario), " steps ", opts.steps, ": ",
+                            failures, " failed",
+                            failures ? absl::StrCat(" (first: seed ", first_failure, ")") : "",
+                            "; total steps ", total.steps, ", delivered ", total.delivered,
+                            ", dropped ", total.dropped, ", crashes ", total.crashes, ", leaders ",
+                            total.leaders, ", snapshots installed ", total.snapshots_installed,
+                            ", conf changes ", total.conf_changes, ", reads checked ", total.reads,
+                            ", max liveness rounds ", total.liveness_rounds, "; ",
+                            absl::StrCat(static_cast<int64_t>(secs * 1000)), " ms")
             << std::endl;
   return failures == 0 ? 0 : 1;
 }

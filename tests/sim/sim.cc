@@ -37,6 +37,8 @@ using raft::Term;
 namespace {
 
 constexpr size_t kTraceTail = 60;
+constexpr char kChaosPhase[] = "chaos";
+constexpr char kHealPhase[] = "heal";
 // A heal-phase drain that does not go quiet within this many steps is a
 // livelock (messages that keep producing messages without a tick).
 constexpr int64_t kMaxDrainSteps = 200000;
@@ -66,8 +68,8 @@ struct StateMachine {
   uint64_t digest = 0;
 
   void Apply(const Entry& e) {
-    digest = Mix(digest ^ Mix(e.index * 31 + e.term) ^ Mix(Fnv(e.data.view()) +
-                                                           static_cast<uint64_t>(e.type)));
+    digest = Mix(digest ^ Mix(e.index * 31 + e.term) ^
+                 Mix(Fnv(e.data.view()) + static_cast<uint64_t>(e.type)));
     applied = e.index;
     term = e.term;
   }
@@ -105,7 +107,11 @@ struct Profile {
   double w_partition = 0.002;
   double w_heal = 0.01;
   double leader_bias = 0.5;  // chance a crash or isolation targets the leader
-  int max_extra_nodes = 2;   // conf changes may add up to this many new ids
+  // Reactive nemesis (adversarial scenario): chance to isolate a leader as soon
+  // as it is elected / as soon as its commit index advances.
+  double isolate_new_leader = 0;
+  double isolate_on_commit = 0;
+  int max_extra_nodes = 2;  // conf changes may add up to this many new ids
 };
 
 double Pick(Rng& rng, std::initializer_list<double> values) {
@@ -131,6 +137,24 @@ Profile DrawProfile(Scenario scenario, int nodes, Rng& rng) {
     p.w_partition = 0.01;
     p.w_heal = 0.03;
     p.leader_bias = 0.9;
+    p.isolate_new_leader = 0.3;
+    p.isolate_on_commit = 0.2;
+    return p;
+  }
+  if (scenario == Scenario::kFigure8) {
+    // Faults come from the script only.
+    p.pre_vote = rng.Chance(0.5);
+    p.check_quorum = rng.Chance(0.5);
+    p.max_size_per_msg = 1;
+    p.net = NetworkFaults{0.0, 0.0, static_cast<uint64_t>(nodes), 0.2};
+    p.w_propose = 0.02;
+    p.w_read = 0;
+    p.w_transfer = 0;
+    p.w_crash = 0;
+    p.w_crash_mid_ready = 0;
+    p.w_restart = 0;
+    p.w_partition = 0;
+    p.w_heal = 0;
     return p;
   }
   p.heartbeat_tick = rng.Chance(0.5) ? 1 : 2;
@@ -181,6 +205,7 @@ struct SimNode {
   StateMachine sm;
   StateRole role = StateRole::kFollower;
   Term term = 0;
+  Index commit = 0;
 
   bool alive() const { return raw != nullptr; }
 };
@@ -199,17 +224,12 @@ struct PendingConfChange {
 class Simulator {
  public:
   Simulator(uint64_t seed, const SimOptions& options, bool tracing)
-      : seed_(seed),
-        opts_(options),
-        tracing_(tracing),
-        rng_(Mix(seed) ^ 0x5eed),
-        net_(&rng_) {
+      : seed_(seed), opts_(options), tracing_(tracing), rng_(Mix(seed) ^ 0x5eed), net_(&rng_) {
     nodes_count_ = opts_.nodes != 0 ? opts_.nodes : (seed % 2 == 1 ? 3 : 5);
-    if (opts_.scenario == Scenario::kAdversarial && opts_.nodes == 0) nodes_count_ = 5;
+    if (opts_.scenario != Scenario::kRandom) nodes_count_ = 5;
     p_ = DrawProfile(opts_.scenario, nodes_count_, rng_);
     if (p_.w_conf_change == 0) p_.max_extra_nodes = 0;
-    liveness_rounds_ =
-        opts_.liveness_rounds > 0 ? opts_.liveness_rounds : 30 * p_.election_tick;
+    liveness_rounds_ = opts_.liveness_rounds > 0 ? opts_.liveness_rounds : 30 * p_.election_tick;
   }
 
   SimResult Run();
@@ -245,6 +265,8 @@ class Simulator {
   void CrashMidReady();
   void RestartSome();
   void PartitionSome();
+  void Isolate(SimNode& n);
+  void HealSome();
 
   // Handling a Ready.
   void Apply(SimNode& n, const Entry& e);
@@ -288,11 +310,38 @@ class Simulator {
 
   uint64_t now_ = 0;  // network time: +1 per node tick
   int64_t step_ = 0;
-  const char* phase_ = "chaos";
+  const char* phase_ = kChaosPhase;
   uint64_t next_proposal_ = 0;
   uint64_t next_read_ = 0;
   uint64_t next_cc_ = 0;
   Index probe_index_ = 0;  // where the first heal-phase probe was applied
+
+  // The figure-8 director (Scenario::kFigure8).
+  struct Figure8 {
+    int stage = 0;
+    int64_t stage_start = 0;
+    NodeId a = 0, b = 0, e = 0, l = 0;
+    Term a_term = 0, e_term = 0;
+    Index i = 0;  // the first of A's new entries
+    int attempts = 0;
+  } f8_;
+  void Figure8Step();
+  void Figure8Stage(int stage) {
+    f8_.stage = stage;
+    f8_.stage_start = step_;
+    Trace([&] { return absl::StrCat("FIGURE-8 stage ", stage); });
+  }
+  // Cuts every link between the two sides.
+  void Split(const std::set<NodeId>& side) {
+    for (auto& [x, nx] : nodes_) {
+      for (auto& [y, ny] : nodes_) {
+        if (side.count(x) > 0 && side.count(y) == 0) {
+          net_.Block(x, y);
+          net_.Block(y, x);
+        }
+      }
+    }
+  }
 
   SimStats stats_;
   std::deque<std::string> tail_;
@@ -306,12 +355,11 @@ void Simulator::Bootstrap() {
   latest_conf_ = initial_conf_;
   Trace([&] {
     return absl::StrCat("seed ", seed_, " scenario ", ScenarioName(opts_.scenario), " nodes ",
-                        nodes_count_, " pre_vote ", p_.pre_vote, " check_quorum ",
-                        p_.check_quorum, " max_msg ", p_.max_size_per_msg, " inflight ",
-                        p_.max_inflight, " drop ", p_.net.drop, " dup ", p_.net.duplicate,
-                        " delay<=", p_.net.max_delay, " reorder ", p_.net.reorder,
-                        " snapshots ", p_.w_snapshot > 0, " conf_changes ",
-                        p_.w_conf_change > 0);
+                        nodes_count_, " pre_vote ", p_.pre_vote, " check_quorum ", p_.check_quorum,
+                        " max_msg ", p_.max_size_per_msg, " inflight ", p_.max_inflight, " drop ",
+                        p_.net.drop, " dup ", p_.net.duplicate, " delay<=", p_.net.max_delay,
+                        " reorder ", p_.net.reorder, " snapshots ", p_.w_snapshot > 0,
+                        " conf_changes ", p_.w_conf_change > 0);
   });
   net_.set_faults(p_.net);
   for (NodeId id : initial_conf_.voters) {
@@ -351,6 +399,7 @@ void Simulator::StartNode(SimNode& n) {
   }
   n.role = StateRole::kFollower;
   n.term = 0;
+  n.commit = 0;
   Trace([&] {
     return absl::StrCat("start node ", n.id, " (incarnation ", n.incarnation, ") applied ",
                         c.applied, " persisted ",
@@ -486,8 +535,7 @@ void Simulator::ChaosStep() {
       PartitionSome();
       break;
     case kHeal:
-      net_.HealPartitions();
-      Trace([] { return std::string("HEAL partitions"); });
+      HealSome();
       break;
   }
 }
@@ -499,16 +547,20 @@ void Simulator::Tick(SimNode& n) {
 }
 
 void Simulator::Deliver() {
-  Message m = net_.PopDue(now_);
+  bool lost = false;
+  Message m = net_.PopDue(now_, &lost);
   auto to = nodes_.find(m.to);
   bool alive = to != nodes_.end() && to->second.alive();
   bool blocked = net_.Blocked(m.from, m.to);
   auto from = nodes_.find(m.from);
   SimNode* sender = from != nodes_.end() && from->second.alive() ? &from->second : nullptr;
-  if (!alive || blocked) {
+  if (!alive || blocked || lost) {
     ++stats_.dropped;
     Trace([&] {
-      return absl::StrCat("drop ", raft::Describe(m), blocked ? " (partition)" : " (node down)");
+      return absl::StrCat("drop ", raft::Describe(m),
+                          lost      ? " (lost)"
+                          : blocked ? " (partition)"
+                                    : " (node down)");
     });
     if (sender != nullptr) {
       // The sender's transport notices the failure, as a real one would.
@@ -539,15 +591,15 @@ void Simulator::HandleReady(SimNode& n, bool crash_after_persist) {
   raft::Ready rd = n.raw->GetReady();
   Trace([&] {
     std::string s = absl::StrCat("ready node ", n.id);
-    if (rd.soft_state) absl::StrAppend(&s, " role:", RoleName(rd.soft_state->role), " lead:",
-                                       rd.soft_state->lead);
+    if (rd.soft_state)
+      absl::StrAppend(&s, " role:", RoleName(rd.soft_state->role), " lead:", rd.soft_state->lead);
     if (!rd.hard_state.IsEmpty()) absl::StrAppend(&s, " hs:{", raft::Describe(rd.hard_state), "}");
     if (!rd.snapshot.IsEmpty()) {
       absl::StrAppend(&s, " snap:", rd.snapshot.metadata.term, "/", rd.snapshot.metadata.index);
     }
     if (!rd.entries.empty()) {
-      absl::StrAppend(&s, " entries:", rd.entries.front().term, "/", rd.entries.front().index,
-                      "..", rd.entries.back().term, "/", rd.entries.back().index);
+      absl::StrAppend(&s, " entries:", rd.entries.front().term, "/", rd.entries.front().index, "..",
+                      rd.entries.back().term, "/", rd.entries.back().index);
     }
     if (!rd.committed_entries.empty()) {
       absl::StrAppend(&s, " apply:", rd.committed_entries.front().index, "..",
@@ -563,19 +615,18 @@ void Simulator::HandleReady(SimNode& n, bool crash_after_persist) {
   if (!rd.snapshot.IsEmpty()) {
     absl::Status s = st.ApplySnapshot(rd.snapshot);
     if (!s.ok()) {
-      chk_.Fail("snapshot", absl::StrCat("node ", n.id, " was handed snapshot ",
-                                         rd.snapshot.metadata.term, "/",
-                                         rd.snapshot.metadata.index,
-                                         " its storage refuses: ", s.ToString()));
+      chk_.Fail("snapshot",
+                absl::StrCat("node ", n.id, " was handed snapshot ", rd.snapshot.metadata.term, "/",
+                             rd.snapshot.metadata.index, " its storage refuses: ", s.ToString()));
       return;
     }
   }
   if (!rd.entries.empty()) {
     absl::Status s = st.Append(rd.entries);
     if (!s.ok()) {
-      chk_.Fail("log-matching", absl::StrCat("node ", n.id, " cannot append entries ",
-                                             rd.entries.front().index, "..",
-                                             rd.entries.back().index, ": ", s.ToString()));
+      chk_.Fail("log-matching",
+                absl::StrCat("node ", n.id, " cannot append entries ", rd.entries.front().index,
+                             "..", rd.entries.back().index, ": ", s.ToString()));
       return;
     }
     chk_.OnPersistEntries(n.id, st, rd.entries);
@@ -601,9 +652,8 @@ void Simulator::HandleReady(SimNode& n, bool crash_after_persist) {
       return;
     }
     if (sm.applied < n.sm.applied) {
-      chk_.Fail("monotonic-applied", absl::StrCat("node ", n.id, " installed snapshot ",
-                                                  sm.applied, " behind its applied index ",
-                                                  n.sm.applied));
+      chk_.Fail("monotonic-applied", absl::StrCat("node ", n.id, " installed snapshot ", sm.applied,
+                                                  " behind its applied index ", n.sm.applied));
       return;
     }
     n.sm = sm;
@@ -634,8 +684,8 @@ void Simulator::HandleReady(SimNode& n, bool crash_after_persist) {
     chk_.OnReadState(n.id, rs, it->second.required);
     ++stats_.reads;
     Trace([&] {
-      return absl::StrCat("  read '", rs.request_ctx, "' at ", rs.index, " (needs >= ",
-                          it->second.required, ")");
+      return absl::StrCat("  read '", rs.request_ctx, "' at ", rs.index,
+                          " (needs >= ", it->second.required, ")");
     });
     reads_.erase(it);
   }
@@ -647,17 +697,17 @@ void Simulator::HandleReady(SimNode& n, bool crash_after_persist) {
 
 void Simulator::Apply(SimNode& n, const Entry& e) {
   if (e.index != n.sm.applied + 1) {
-    chk_.Fail("apply-order", absl::StrCat("node ", n.id, " was handed entry ", e.term, "/",
-                                          e.index, " to apply after ", n.sm.applied));
+    chk_.Fail("apply-order", absl::StrCat("node ", n.id, " was handed entry ", e.term, "/", e.index,
+                                          " to apply after ", n.sm.applied));
     return;
   }
   n.sm.Apply(e);
   chk_.OnApply(n.id, e, n.sm.digest);
   Trace([&] {
     return absl::StrCat("  apply node ", n.id, " ", e.term, "/", e.index, " ",
-                        e.type == raft::EntryType::kConfChange ? "conf-change"
-                                                               : absl::StrCat("'", AsAbsl(e.data.view()),
-                                                                              "'"));
+                        e.type == raft::EntryType::kConfChange
+                            ? "conf-change"
+                            : absl::StrCat("'", AsAbsl(e.data.view()), "'"));
   });
   if (e.type == raft::EntryType::kConfChange && !e.data.empty()) {
     auto cc = raft::DecodeConfChange(e.data.view());
@@ -670,15 +720,15 @@ void Simulator::Apply(SimNode& n, const Entry& e) {
     ConfState cs = n.raw->ApplyConfChange(*cc);
     bool added = (Contains(cs.voters, cc->node_id) || Contains(cs.learners, cc->node_id)) &&
                  !Contains(before.voters, cc->node_id) && !Contains(before.learners, cc->node_id);
-    if (added && opts_.snapshot_on_add &&
-        e.index > n.storage->GetSnapshot()->metadata.index) {
+    if (added && opts_.snapshot_on_add && e.index > n.storage->GetSnapshot()->metadata.index) {
       auto snap = n.storage->CreateSnapshot(e.index, &cs, Payload(n.sm.Encode()));
       if (!snap.ok()) {
         chk_.Fail("harness", absl::StrCat("node ", n.id, " cannot snapshot at ", e.index, ": ",
                                           snap.status().ToString()));
         return;
       }
-      Trace([&] { return absl::StrCat("  snapshot node ", n.id, " at ", e.index, " (new member)"); });
+      Trace(
+          [&] { return absl::StrCat("  snapshot node ", n.id, " at ", e.index, " (new member)"); });
     }
     OnConfChangeApplied(n, e, *cc, cs);
   } else if (e.data.view().substr(0, 6) == "probe-" && probe_index_ == 0) {
@@ -703,11 +753,14 @@ void Simulator::OnConfChangeApplied(SimNode& n, const Entry& e, const ConfChange
 
 void Simulator::AfterInput(SimNode& n) {
   raft::NodeStatus st = n.raw->GetStatus();
+  bool nemesis = false;
   if (chk_.ObserveStatus(n.id, n.incarnation, st)) {
-    Trace([&] {
-      return absl::StrCat("node ", n.id, " is LEADER of term ", st.hard_state.term);
-    });
+    Trace([&] { return absl::StrCat("node ", n.id, " is LEADER of term ", st.hard_state.term); });
+    nemesis = rng_.Chance(p_.isolate_new_leader);
+  } else if (st.soft_state.role == StateRole::kLeader && st.hard_state.commit > n.commit) {
+    nemesis = rng_.Chance(p_.isolate_on_commit);
   }
+  if (nemesis && phase_ != kHealPhase) Isolate(n);
   if (tracing_ && (st.soft_state.role != n.role || st.hard_state.term != n.term)) {
     Trace([&] {
       return absl::StrCat("node ", n.id, " ", RoleName(n.role), "@", n.term, " -> ",
@@ -716,6 +769,7 @@ void Simulator::AfterInput(SimNode& n) {
   }
   n.role = st.soft_state.role;
   n.term = st.hard_state.term;
+  n.commit = st.hard_state.commit;
   stats_.max_commit = std::max<uint64_t>(stats_.max_commit, st.hard_state.commit);
 }
 
@@ -767,8 +821,8 @@ void Simulator::TakeSnapshot(SimNode& n) {
   compact = std::max(compact, old_first);
   absl::Status s = st.Compact(compact);
   if (!s.ok()) {
-    chk_.Fail("harness", absl::StrCat("node ", n.id, " cannot compact to ", compact, ": ",
-                                      s.ToString()));
+    chk_.Fail("harness",
+              absl::StrCat("node ", n.id, " cannot compact to ", compact, ": ", s.ToString()));
     return;
   }
   Trace([&] {
@@ -780,8 +834,8 @@ void Simulator::TakeSnapshot(SimNode& n) {
 void Simulator::ProposeConfChange() {
   if (pending_cc_) {
     // Re-propose the same change if it seems lost; applying it twice is a no-op.
-    if (now_ - pending_cc_->proposed_at < static_cast<uint64_t>(4 * p_.election_tick *
-                                                                nodes_count_)) {
+    if (now_ - pending_cc_->proposed_at <
+        static_cast<uint64_t>(4 * p_.election_tick * nodes_count_)) {
       return;
     }
   } else {
@@ -871,9 +925,132 @@ void Simulator::PartitionSome() {
   }
   Trace([&] {
     return absl::StrCat("PARTITION {", absl::StrJoin(side, ","), "} from the rest",
-                        mode == 0 ? "" : mode == 1 ? " (one way: cannot send)"
-                                                   : " (one way: cannot hear)");
+                        mode == 0   ? ""
+                        : mode == 1 ? " (one way: cannot send)"
+                                    : " (one way: cannot hear)");
   });
+}
+
+void Simulator::Isolate(SimNode& n) {
+  std::vector<NodeId> peers;
+  for (auto& [id, m] : nodes_) peers.push_back(id);
+  net_.Isolate(n.id, peers);
+  Trace([&] {
+    return absl::StrCat("ISOLATE leader ", n.id, " (term ", n.term, ", commit ", n.commit, ")");
+  });
+}
+
+// Heals everything, or (half the time) lets one node rejoin.
+void Simulator::HealSome() {
+  if (rng_.Chance(0.5)) {
+    net_.HealPartitions();
+    Trace([] { return std::string("HEAL partitions"); });
+    return;
+  }
+  std::vector<NodeId> cut;
+  for (auto& [id, n] : nodes_) {
+    for (auto& [other, m] : nodes_) {
+      if (id != other && (net_.Blocked(id, other) || net_.Blocked(other, id))) {
+        cut.push_back(id);
+        break;
+      }
+    }
+  }
+  if (cut.empty()) return;
+  NodeId id = cut[rng_.Uniform(cut.size())];
+  net_.Rejoin(id);
+  Trace([&] { return absl::StrCat("HEAL links of node ", id); });
+}
+
+// Drives the figure-8 script one check per step (see Scenario::kFigure8).
+void Simulator::Figure8Step() {
+  constexpr int64_t kStageTimeoutSteps = 3000;
+  auto node = [&](NodeId id) -> SimNode& { return nodes_.at(id); };
+  auto last = [&](NodeId id) { return *node(id).storage->LastIndex(); };
+  if (f8_.stage > 0 && step_ - f8_.stage_start > kStageTimeoutSteps) {
+    Trace([&] { return absl::StrCat("FIGURE-8 stage ", f8_.stage, " timed out; start over"); });
+    net_.HealPartitions();
+    Figure8Stage(0);
+  }
+  switch (f8_.stage) {
+    case 0: {  // Settle: a leader with everything committed and persisted.
+      SimNode* a = CurrentLeader();
+      if (a == nullptr || a->raw->HasReady() || a->commit == 0 || a->commit != last(a->id)) return;
+      for (auto& [id, n] : nodes_) {
+        if (n.sm.applied < a->commit) return;
+      }
+      std::vector<NodeId> others;
+      for (auto& [id, n] : nodes_) {
+        if (id != a->id) others.push_back(id);
+      }
+      f8_.a = a->id;
+      f8_.b = others[rng_.Uniform(others.size())];
+      f8_.a_term = a->term;
+      f8_.i = a->commit + 1;
+      ++f8_.attempts;
+      Split({f8_.a, f8_.b});
+      Trace([&] {
+        return absl::StrCat("FIGURE-8 attempt ", f8_.attempts, ": A=", f8_.a, " B=", f8_.b,
+                            " new entries from index ", f8_.i);
+      });
+      int k = 1 + static_cast<int>(rng_.Uniform(3));
+      for (int j = 0; j < k; ++j) Propose(*a, absl::StrCat("a", next_proposal_++));
+      Figure8Stage(1);
+      return;
+    }
+    case 1:  // A's entries reach B (and only B).
+      if (last(f8_.a) < f8_.i || last(f8_.b) < last(f8_.a)) return;
+      Figure8Stage(2);
+      return;
+    case 2: {  // C, D, E elect E; isolate it at once.
+      for (auto& [id, n] : nodes_) {
+        if (id == f8_.a || id == f8_.b || n.role != StateRole::kLeader || n.term <= f8_.a_term) {
+          continue;
+        }
+        f8_.e = id;
+        f8_.e_term = n.term;
+        std::vector<NodeId> peers;
+        for (auto& [x, nx] : nodes_) peers.push_back(x);
+        net_.Isolate(id, peers);
+        Trace([&] { return absl::StrCat("FIGURE-8 E=", id, " isolated at term ", n.term); });
+        Figure8Stage(3);
+        return;
+      }
+      return;
+    }
+    case 3: {  // E persists an entry of its term at index i; then A..D reunite.
+      SimNode& e = node(f8_.e);
+      if (last(f8_.e) < f8_.i || *e.storage->TermAt(f8_.i) != f8_.e_term) return;
+      net_.HealPartitions();
+      std::vector<NodeId> peers;
+      for (auto& [x, nx] : nodes_) peers.push_back(x);
+      net_.Isolate(f8_.e, peers);
+      Figure8Stage(4);
+      return;
+    }
+    case 4: {  // A or B leads again; cut it off when its commit reaches i.
+      for (NodeId id : {f8_.a, f8_.b}) {
+        SimNode& n = node(id);
+        if (n.role != StateRole::kLeader || n.term <= f8_.e_term || n.commit < f8_.i) continue;
+        f8_.l = id;
+        net_.HealPartitions();
+        Split({f8_.a, f8_.b});
+        Trace([&] {
+          return absl::StrCat("FIGURE-8 L=", id, " committed ", n.commit, " at term ", n.term,
+                              "; cut off A and B, C/D/E reunited");
+        });
+        Figure8Stage(5);
+        return;
+      }
+      return;
+    }
+    case 5: {  // Give C, D, E time to elect; then start over.
+      if (step_ - f8_.stage_start < 1500) return;
+      net_.HealPartitions();
+      Figure8Stage(0);
+      return;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -889,7 +1066,7 @@ void Simulator::PartitionSome() {
 // run that needs more points to a real liveness bug (measured: see the
 // summary's max_liveness_rounds).
 void Simulator::Heal() {
-  phase_ = "heal";
+  phase_ = kHealPhase;
   for (auto& [id, n] : nodes_) {
     if (!n.alive() && !n.decommissioned) StartNode(n);
   }
@@ -923,9 +1100,9 @@ void Simulator::Heal() {
     std::string why;
     if (LivenessReached(&why)) return;
     if (round + 1 == liveness_rounds_) {
-      chk_.Fail("liveness", absl::StrCat("after ", liveness_rounds_, " rounds (", liveness_rounds_,
-                                         " ticks per node) of healed network: ", why, "; ",
-                                         ClusterSummary()));
+      chk_.Fail("liveness",
+                absl::StrCat("after ", liveness_rounds_, " rounds (", liveness_rounds_,
+                             " ticks per node) of healed network: ", why, "; ", ClusterSummary()));
     }
   }
 }
@@ -1016,10 +1193,15 @@ std::string Simulator::ClusterSummary() {
       parts.push_back(absl::StrCat(id, ":down"));
     } else {
       raft::NodeStatus st = n.raw->GetStatus();
-      parts.push_back(absl::StrCat(id, ":", RoleName(st.soft_state.role), " term ",
-                                   st.hard_state.term, " lead ", st.soft_state.lead, " commit ",
-                                   st.hard_state.commit, " applied ", n.sm.applied, " last ",
-                                   *n.storage->LastIndex(), " ", raft::Describe(st.conf_state)));
+      std::string part = absl::StrCat(id, ":", RoleName(st.soft_state.role), " term ",
+                                      st.hard_state.term, " lead ", st.soft_state.lead, " commit ",
+                                      st.hard_state.commit, " applied ", n.sm.applied, " last ",
+                                      *n.storage->LastIndex(), " ", raft::Describe(st.conf_state));
+      for (const auto& [peer, pr] : st.progress) {
+        absl::StrAppend(&part, " [", peer, ": ", raft::ProgressStateName(pr.state), " match ",
+                        pr.match, " next ", pr.next, pr.recent_active ? " active" : "", "]");
+      }
+      parts.push_back(std::move(part));
     }
   }
   return absl::StrCat("nodes {", absl::StrJoin(parts, "; "), "}, ", net_.InFlight(),
@@ -1032,6 +1214,7 @@ SimResult Simulator::Run() {
   for (int i = 0; i < opts_.steps && !failed(); ++i) {
     ChaosStep();
     ProcessDeferred();
+    if (opts_.scenario == Scenario::kFigure8 && !failed()) Figure8Step();
     ++stats_.steps;
     ++step_;
   }
@@ -1061,6 +1244,8 @@ const char* ScenarioName(Scenario s) {
       return "random";
     case Scenario::kAdversarial:
       return "adversarial";
+    case Scenario::kFigure8:
+      return "figure8";
   }
   return "?";
 }
@@ -1070,6 +1255,8 @@ bool ParseScenario(const std::string& name, Scenario* out) {
     *out = Scenario::kRandom;
   } else if (name == "adversarial") {
     *out = Scenario::kAdversarial;
+  } else if (name == "figure8") {
+    *out = Scenario::kFigure8;
   } else {
     return false;
   }
@@ -1105,7 +1292,7 @@ SimResult RunSimulation(uint64_t seed, const SimOptions& options) {
 }
 
 std::string ReplayCommand(uint64_t seed, const SimOptions& options) {
-  std::string cmd = absl::StrCat("build/bin/raft_sim --seed ", seed);
+  std::string cmd = absl::StrCat(options.replay_binary, " --seed ", seed);
   if (options.nodes != 0) absl::StrAppend(&cmd, " --nodes ", options.nodes);
   absl::StrAppend(&cmd, " --steps ", options.steps);
   if (options.scenario != Scenario::kRandom) {

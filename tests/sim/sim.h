@@ -57,10 +57,24 @@ namespace raftkv::sim {
 enum class Scenario : uint8_t {
   // Everything on, at rates drawn per seed: the default for regression runs.
   kRandom,
-  // Few but deadly faults: 5 nodes, one entry per kApp, leaders crash or are
-  // isolated soon after they take proposals, no snapshots or conf changes.
-  // Built to hit the figure-8 commit pattern and stale-log elections fast.
+  // A reactive nemesis: 5 nodes, one entry per kApp (followers ack partial
+  // logs), frequent leader crashes, and a leader is often isolated the moment
+  // it is elected (stranding an entry of its term) or the moment its commit
+  // index advances (freezing a commit mid-catch-up); isolated nodes rejoin one
+  // at a time. No snapshots or conf changes. Built to reach the figure-8
+  // pattern and stale-log elections within a few seeds.
   kAdversarial,
+  // A scripted figure 8 (Raft paper, section 5.4.2) over 5 nodes, with roles,
+  // entry counts and timing drawn from the seed; ticks, deliveries and Readys
+  // stay random. Leader A replicates new entries to B only; the other three
+  // elect E, which is isolated at once with an entry of its term at the same
+  // index; A or B leads again (L) and is cut off from C, D the moment its
+  // commit index reaches A's entries; C, D and E are left together. A correct
+  // L cannot have committed by then unless C or D holds its newer-term entry,
+  // which stops E winning; a leader that commits old-term entries by counting
+  // replicas has, and E then overwrites a committed entry. Repeats until the
+  // steps run out.
+  kFigure8,
 };
 const char* ScenarioName(Scenario s);
 bool ParseScenario(const std::string& name, Scenario* out);
@@ -79,31 +93,33 @@ struct SimOptions {
   // without this a node added after the leader's last snapshot can never catch
   // up once the log before its addition is compacted. false reproduces that.
   bool snapshot_on_add = true;
+  // The binary ReplayCommand names (one per Raft core variant).
+  std::string replay_binary = "build/bin/raft_sim";
   // When set, every event is written here as it happens.
   std::ostream* trace = nullptr;
 };
 
 struct SimStats {
-  int64_t steps = 0;             // chaos + heal steps
-  int64_t delivered = 0;         // messages stepped into a node
-  int64_t dropped = 0;           // lost to drops, partitions or dead receivers
+  int64_t steps = 0;      // chaos + heal steps
+  int64_t delivered = 0;  // messages stepped into a node
+  int64_t dropped = 0;    // lost to drops, partitions or dead receivers
   int64_t crashes = 0;
-  int64_t leaders = 0;           // distinct (term, leader) pairs
-  uint64_t max_commit = 0;       // highest commit index seen
+  int64_t leaders = 0;      // distinct (term, leader) pairs
+  uint64_t max_commit = 0;  // highest commit index seen
   int64_t snapshots_installed = 0;
-  int64_t conf_changes = 0;      // conf change entries first applied
-  int64_t reads = 0;             // ReadIndex answers checked
-  int64_t liveness_rounds = 0;   // rounds the heal phase needed
+  int64_t conf_changes = 0;     // conf change entries first applied
+  int64_t reads = 0;            // ReadIndex answers checked
+  int64_t liveness_rounds = 0;  // rounds the heal phase needed
 
   void Add(const SimStats& o);
 };
 
 struct SimResult {
   uint64_t seed = 0;
-  int nodes = 0;               // the initial voter count used
+  int nodes = 0;  // the initial voter count used
   bool ok = true;
-  std::string invariant;       // which check fired; empty when ok
-  std::string detail;          // readable explanation
+  std::string invariant;                // which check fired; empty when ok
+  std::string detail;                   // readable explanation
   std::vector<std::string> trace_tail;  // the last events before the failure
   SimStats stats;
 };

@@ -21,7 +21,7 @@ constexpr uint64_t kMaxSeeds = 200;
 // A planted Raft bug must show up as a broken safety property, never as a
 // harness problem (nor only as a stall).
 const std::set<std::string> kSafetyInvariants = {
-    "election-safety", "log-matching",      "leader-completeness", "state-machine-safety",
+    "election-safety",  "log-matching",      "leader-completeness", "state-machine-safety",
     "monotonic-commit", "monotonic-applied", "vote-stability",      "read-index",
     "apply-order",      "snapshot"};
 
@@ -41,11 +41,22 @@ void ExpectFound(const SimOptions& opts) {
                 << ScenarioName(opts.scenario) << " within " << kMaxSeeds << " seeds";
 }
 
-TEST(PlantedFault, AdversarialScenarioFindsIt) {
+SimOptions Options(Scenario scenario) {
   SimOptions opts;
-  opts.scenario = Scenario::kAdversarial;
-  ExpectFound(opts);
+  opts.scenario = scenario;
+  opts.replay_binary = "build/bin/raft_sim_fault_" RAFTKV_SIM_FAULT;
+  return opts;
 }
+
+// Measured over seeds 1..200 (4000 steps): commit_old_term is found by the
+// figure8 scenario in 198 seeds (first at seed 1) and by the adversarial one in
+// only 1; vote_ignores_log by adversarial in 144 (first at seed 1), by figure8
+// in 44, and even by the random scenario in 34.
+TEST(PlantedFault, Figure8ScenarioFindsIt) { ExpectFound(Options(Scenario::kFigure8)); }
+
+#if defined(RAFTKV_SIM_FAULT_VOTE_IGNORES_LOG)
+TEST(PlantedFault, AdversarialScenarioFindsIt) { ExpectFound(Options(Scenario::kAdversarial)); }
+#endif
 
 }  // namespace
 }  // namespace raftkv::sim

@@ -2,10 +2,11 @@
 // exactly, both scenarios run clean, and every feature the simulator promises
 // to exercise actually happens somewhere in a small sweep. The large seed
 // sweeps are the raft_sim_* ctest entries (tests/sim/CMakeLists.txt).
+#include "tests/sim/sim.h"
+
 #include <sstream>
 
 #include "gtest/gtest.h"
-#include "tests/sim/sim.h"
 
 namespace raftkv::sim {
 namespace {
@@ -68,6 +69,15 @@ TEST(SimTest, SweepExercisesEveryFeature) {
 TEST(SimTest, AdversarialScenarioIsCleanOnTheRealCore) {
   SimOptions opts;
   opts.scenario = Scenario::kAdversarial;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    SimResult r = RunSimulation(seed, opts);
+    ASSERT_TRUE(r.ok) << FormatFailure(r, opts);
+  }
+}
+
+TEST(SimTest, Figure8ScenarioIsCleanOnTheRealCore) {
+  SimOptions opts;
+  opts.scenario = Scenario::kFigure8;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     SimResult r = RunSimulation(seed, opts);
     ASSERT_TRUE(r.ok) << FormatFailure(r, opts);
