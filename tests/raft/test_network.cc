@@ -89,8 +89,11 @@ Drained Node::Drain() {
       d.hard_states.push_back(rd.hard_state);
     }
     for (Message& m : rd.messages) {
-      // A forwarded kTransferLeader names the transferee in `from` (as in etcd).
-      if (m.type != MessageType::kTransferLeader) {
+      // A forwarded kTransferLeader names the transferee in `from` (as in
+      // etcd), and a proposal or read request relayed by a former leader
+      // keeps its requester.
+      if (m.type != MessageType::kTransferLeader && m.type != MessageType::kProp &&
+          m.type != MessageType::kReadIndex) {
         EXPECT_EQ(m.from, id) << Describe(m);
       }
       d.messages.push_back(std::move(m));
@@ -214,15 +217,36 @@ Drained Network::DrainNode(NodeId id) {
 }
 
 void Network::Deliver(Message m) {
-  if (Dropped(m)) return;
+  if (Dropped(m)) {
+    // A transport reports a snapshot it could not send.
+    if (m.type == MessageType::kSnap && auto_report_snapshot_ && Has(m.from)) {
+      raw(m.from).ReportSnapshot(m.to, true);
+    }
+    return;
+  }
   if (deliver_hook_) deliver_hook_(m);
   const NodeId to = m.to;
   const NodeId from = m.from;
   const bool is_snap = m.type == MessageType::kSnap;
   std::string desc = Describe(m);
   absl::Status s = raw(to).Step(std::move(m));
-  EXPECT_TRUE(s.ok()) << "deliver " << desc << ": " << s;
+  // A forwarded proposal may be refused by its receiver (as etcd does).
+  EXPECT_TRUE(s.ok() || IsProposalDropped(s)) << "deliver " << desc << ": " << s;
   if (is_snap && auto_report_snapshot_ && Has(from)) raw(from).ReportSnapshot(to, false);
+}
+
+void Network::DeliverAt(size_t i) {
+  Message m = std::move(queue_.at(i));
+  queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+  Deliver(std::move(m));
+}
+
+void Network::DropAt(size_t i) {
+  Message m = std::move(queue_.at(i));
+  queue_.erase(queue_.begin() + static_cast<std::ptrdiff_t>(i));
+  if (m.type == MessageType::kSnap && auto_report_snapshot_ && Has(m.from)) {
+    raw(m.from).ReportSnapshot(m.to, true);
+  }
 }
 
 void Network::DeliverQueued() {

@@ -151,6 +151,9 @@ class Network {
   // Delivers the queued messages once (the messages they cause are queued).
   void DeliverQueued();
   std::deque<Message>& queue() { return queue_; }
+  // Delivers (or drops, as a lossy link would) the i-th queued message.
+  void DeliverAt(size_t i);
+  void DropAt(size_t i);
 
   void Tick(NodeId id, int n = 1);
   // Ticks every node once and stabilizes, n times.
