@@ -138,12 +138,46 @@ void DrainAll(Network& net) {
   for (NodeId id : net.ids()) net.DrainNode(id);
 }
 
+bool IsMember(const ConfState& cs, NodeId id) {
+  return std::count(cs.voters.begin(), cs.voters.end(), id) > 0 ||
+         std::count(cs.learners.begin(), cs.learners.end(), id) > 0;
+}
+
+// Proposes a membership change on the current leader, keeping at least two
+// voters and never removing or demoting the leader itself (a removed leader
+// lingering is allowed by the algorithm but makes the liveness check moot).
+void ProposeRandomConfChange(Network& net, Rng& rng) {
+  const NodeId leader = net.Leader();
+  if (leader == kNoNode) return;
+  const ConfState cs = net.raw(leader).GetStatus().conf_state;
+  const NodeId target = 1 + rng.Uniform(5);
+  const bool voter = std::count(cs.voters.begin(), cs.voters.end(), target) > 0;
+  ConfChange cc;
+  cc.node_id = target;
+  switch (rng.Uniform(3)) {
+    case 0:
+      cc.type = ConfChangeType::kAddNode;
+      break;
+    case 1:
+      if (target == leader || (voter && cs.voters.size() <= 2)) return;
+      cc.type = ConfChangeType::kRemoveNode;
+      break;
+    default:
+      if (IsMember(cs, target)) return;  // no demotions
+      cc.type = ConfChangeType::kAddLearnerNode;
+      break;
+  }
+  (void)net.raw(leader).ProposeConfChange(cc);
+}
+
 // One seeded run; returns false on the first broken property.
 bool RunSeed(uint64_t seed, int steps) {
   Rng rng(seed);
   const bool five = rng.OneIn(3);
   const bool pre_vote = !rng.OneIn(3);
   const bool check_quorum = !rng.OneIn(3);
+  const bool conf_changes = !five && !rng.OneIn(3);
+  const bool restarts = !rng.OneIn(3);
   auto tweak = [&](Config& c) {
     c.pre_vote = pre_vote;
     c.check_quorum = check_quorum;
@@ -155,6 +189,13 @@ bool RunSeed(uint64_t seed, int steps) {
       five ? std::make_unique<Network>(std::initializer_list<NodeId>{1, 2, 3, 4, 5}, tweak)
            : std::make_unique<Network>(std::initializer_list<NodeId>{1, 2, 3}, tweak);
   Network& net = *owned;
+  if (conf_changes) {
+    // Nodes 4 and 5 exist but are not members until a conf change adds them.
+    ConfState cs;
+    cs.voters = {1, 2, 3};
+    net.AddNode(4, cs);
+    net.AddNode(5, cs);
+  }
   const std::vector<NodeId> ids = net.ids();
   auto any = [&] { return ids[rng.Uniform(ids.size())]; };
   SafetyChecker checker(net);
@@ -163,26 +204,26 @@ bool RunSeed(uint64_t seed, int steps) {
 
   for (int step = 0; step < steps; ++step) {
     const uint64_t r = rng.Uniform(100);
-    if (r < 35) {
+    if (r < 33) {
       net.Tick(any());
-    } else if (r < 70) {
+    } else if (r < 66) {
       if (!net.queue().empty()) net.DeliverAt(rng.Uniform(net.queue().size()));
-    } else if (r < 75) {
+    } else if (r < 71) {
       if (!net.queue().empty()) net.DropAt(rng.Uniform(net.queue().size()));
-    } else if (r < 77) {
+    } else if (r < 73) {
       if (!net.queue().empty()) net.queue().push_back(net.queue()[rng.Uniform(net.queue().size())]);
-    } else if (r < 88) {
+    } else if (r < 84) {
       (void)net.raw(any()).Propose(
           Payload("s" + std::to_string(seed) + "-" + std::to_string(proposals++)));
-    } else if (r < 90) {
+    } else if (r < 86) {
       net.Isolate(any());
-    } else if (r < 93) {
+    } else if (r < 89) {
       net.Heal();
-    } else if (r < 94) {
+    } else if (r < 90) {
       net.raw(any()).TransferLeader(any());
-    } else if (r < 96) {
+    } else if (r < 92) {
       net.raw(any()).ReadIndex("read-" + std::to_string(reads++));
-    } else if (r < 98) {
+    } else if (r < 94) {
       Node& n = net.node(any());
       if (n.applied_index > n.FirstIndex() + 3) {
         ConfState cs = n.raw->GetStatus().conf_state;
@@ -190,8 +231,14 @@ bool RunSeed(uint64_t seed, int steps) {
           (void)n.storage->Compact(n.applied_index);
         }
       }
-    } else {
+    } else if (r < 95) {
       net.raw(any()).ReportUnreachable(any());
+    } else if (r < 97) {
+      if (conf_changes) ProposeRandomConfChange(net, rng);
+    } else if (r < 98) {
+      if (restarts) net.Restart(any());
+    } else {
+      net.Tick(any());
     }
     DrainAll(net);
     if (!checker.Check()) {
@@ -212,7 +259,23 @@ bool RunSeed(uint64_t seed, int steps) {
   absl::Status last_status;
   int proposed_round = 0;
   const std::string final_entry = "final-" + std::to_string(seed);
+  if (std::getenv("RAFT_RANDOM_TRACE") != nullptr) {
+    net.SetDeliverHook([](const Message& m) { std::fprintf(stderr, "  %s\n", Describe(m).c_str()); });
+  }
   for (int round = 0; round < 300; ++round) {
+    if (round % 20 == 10) {
+      // As a server would, snapshot now and then. A node added after the
+      // leader's latest snapshot refuses that snapshot (it does not list the
+      // node), so it can only catch up from a newer one.
+      for (NodeId id : ids) {
+        Node& n = net.node(id);
+        ConfState cs = n.raw->GetStatus().conf_state;
+        if (n.applied_index >= n.FirstIndex() &&
+            n.storage->CreateSnapshot(n.applied_index, &cs, Payload("img")).ok()) {
+          (void)n.storage->Compact(n.applied_index);
+        }
+      }
+    }
     for (NodeId id : ids) net.Tick(id);
     net.Stabilize();
     if (!checker.Check()) {
@@ -220,6 +283,17 @@ bool RunSeed(uint64_t seed, int steps) {
       return false;
     }
     NodeId leader = net.Leader();
+    ConfState members;
+    if (leader != kNoNode) {
+      members = net.raw(leader).GetStatus().conf_state;
+      // Nodes outside the configuration (removed, or never added) are cut
+      // off: a removed node that never learned of its removal may keep
+      // campaigning, which costs liveness but not safety.
+      net.Heal();
+      for (NodeId id : ids) {
+        if (!IsMember(members, id)) net.Isolate(id);
+      }
+    }
     // A proposal taken by a stale leader may be overwritten: propose again.
     if (proposed && round - proposed_round > 50) proposed = false;
     if (leader != kNoNode && !proposed) {
@@ -230,6 +304,7 @@ bool RunSeed(uint64_t seed, int steps) {
     }
     bool all = proposed;
     for (NodeId id : ids) {
+      if (!IsMember(members, id)) continue;
       const auto& ap = net.node(id).applied;
       all = all && std::any_of(ap.rbegin(), ap.rend(), [&](const Entry& e) {
               return e.data.ToString() == final_entry;
@@ -254,7 +329,8 @@ bool RunSeed(uint64_t seed, int steps) {
   }
   ADD_FAILURE() << "seed " << seed << ": the healed cluster did not converge (last proposal: "
                 << last_status << ", five=" << five
-                << " pre_vote=" << pre_vote << " check_quorum=" << check_quorum << ")";
+                << " pre_vote=" << pre_vote << " check_quorum=" << check_quorum
+                << " conf_changes=" << conf_changes << " restarts=" << restarts << ")";
   return false;
 }
 

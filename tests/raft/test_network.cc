@@ -185,6 +185,21 @@ void Network::AddNode(NodeId id, const ConfState& cs) {
   nodes_[id] = MakeNode(id, setup, tweak_);
 }
 
+void Network::Restart(NodeId id) {
+  Node& n = node(id);
+  absl::StatusOr<Snapshot> snap = n.storage->GetSnapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  Config c = TestConfig(id, n.storage.get());
+  if (tweak_) tweak_(c);
+  c.applied = snap->metadata.index;
+  n.raw.reset();
+  absl::StatusOr<std::unique_ptr<RawNode>> raw = RawNode::Create(c);
+  ASSERT_TRUE(raw.ok()) << raw.status();
+  n.raw = std::move(*raw);
+  n.applied_index = snap->metadata.index;
+  n.conf_state = snap->metadata.conf_state;
+}
+
 void Network::Isolate(NodeId id) {
   for (const auto& [other, n] : nodes_) {
     if (other != id) Cut(id, other);

@@ -130,6 +130,10 @@ class Network {
   // membership it was told about when started), or left empty when cs has no
   // voters (it then learns the membership from a snapshot).
   void AddNode(NodeId id, const ConfState& cs);
+  // Crash and restart: a new RawNode on the same storage. The state machine
+  // restarts from the storage's snapshot, so entries after it are applied
+  // again (conf changes included).
+  void Restart(NodeId id);
 
   // Partitions: a message is dropped if it crosses a cut link or matches the
   // drop filter.
