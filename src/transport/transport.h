@@ -20,7 +20,9 @@
 // Thread-safety: every method may be called from any thread. Handlers are
 // called from transport-owned threads (and, for InMemoryTransport, from the
 // thread that called another node's Send); they must be thread-safe, must not
-// block, and must not call back into the transport's Stop.
+// block, and must not call the transport's Stop or RemovePeer (which wait for
+// handlers and sender threads). Pushing onto the node loop's queue is the
+// intended use.
 #pragma once
 
 #include <cstdint>
