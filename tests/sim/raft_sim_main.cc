@@ -89,9 +89,15 @@ int main(int argc, char** argv) {
   uint64_t failures = 0;
   uint64_t first_failure = 0;
   uint64_t ran = 0;
+  int64_t slowest_heal = -1;
+  uint64_t slowest_heal_seed = 0;
   for (uint64_t s = first_seed; s < first_seed + seeds; ++s) {
     raftkv::sim::SimResult r = raftkv::sim::RunSimulation(s, opts);
     ++ran;
+    if (r.stats.liveness_rounds > slowest_heal) {
+      slowest_heal = r.stats.liveness_rounds;
+      slowest_heal_seed = s;
+    }
     total.Add(r.stats);
     if (!r.ok) {
       if (failures++ == 0) first_failure = s;
@@ -103,17 +109,17 @@ int main(int argc, char** argv) {
   std::string nodes = opts.nodes != 0                                   ? std::to_string(opts.nodes)
                       : opts.scenario == raftkv::sim::Scenario::kRandom ? "3/5"
                                                                         : "5";
-  std::cout << absl::StrCat("raft_sim: ", failures == 0 ? "PASS" : "FAIL", " ", ran, " seeds ",
-                            first_seed, "..", first_seed + ran - 1, " nodes ", nodes, " scenario ",
-                            raftkv::sim::ScenarioName(opts.scenario), " steps ", opts.steps, ": ",
-                            failures, " failed",
-                            failures ? absl::StrCat(" (first: seed ", first_failure, ")") : "",
-                            "; total steps ", total.steps, ", delivered ", total.delivered,
-                            ", dropped ", total.dropped, ", crashes ", total.crashes, ", leaders ",
-                            total.leaders, ", snapshots installed ", total.snapshots_installed,
-                            ", conf changes ", total.conf_changes, ", reads checked ", total.reads,
-                            ", max liveness rounds ", total.liveness_rounds, "; ",
-                            absl::StrCat(static_cast<int64_t>(secs * 1000)), " ms")
+  std::cout << absl::StrCat(
+                   "raft_sim: ", failures == 0 ? "PASS" : "FAIL", " ", ran, " seeds ", first_seed,
+                   "..", first_seed + ran - 1, " nodes ", nodes, " scenario ",
+                   raftkv::sim::ScenarioName(opts.scenario), " steps ", opts.steps, ": ", failures,
+                   " failed", failures ? absl::StrCat(" (first: seed ", first_failure, ")") : "",
+                   "; total steps ", total.steps, ", delivered ", total.delivered, ", dropped ",
+                   total.dropped, ", crashes ", total.crashes, ", leaders ", total.leaders,
+                   ", snapshots installed ", total.snapshots_installed, ", conf changes ",
+                   total.conf_changes, ", reads checked ", total.reads, ", max liveness rounds ",
+                   total.liveness_rounds, " (seed ", slowest_heal_seed, "); ",
+                   absl::StrCat(static_cast<int64_t>(secs * 1000)), " ms")
             << std::endl;
   return failures == 0 ? 0 : 1;
 }

@@ -17,7 +17,7 @@
 //      stop. A leader must be elected and a fresh proposal applied on every
 //      member within `liveness_rounds` rounds (one round ticks every node once;
 //      between ticks all deliverable messages and Readys are handled, in RNG
-//      order). The default bound is 30 election timeouts; see sim.cc for why.
+//      order). The default bound is 50 election timeouts; see sim.cc for why.
 //
 // Persistence model: a node persists when it handles its Ready (snapshot,
 // entries and hard state go to its MemoryStorage in one atomic step, then
@@ -85,7 +85,7 @@ struct SimOptions {
   // Steps of the chaos phase.
   int steps = 4000;
   Scenario scenario = Scenario::kRandom;
-  // Heal-phase bound in rounds; 0 means the default (30 election timeouts).
+  // Heal-phase bound in rounds; 0 means the default (50 election timeouts).
   int liveness_rounds = 0;
   // A node that applies a conf change adding a member takes a snapshot at that
   // entry, so any snapshot a leader later sends the newcomer includes it. The
