@@ -757,10 +757,11 @@ bool Raft::Restore(const Snapshot& s) {
     BecomeFollower(term_ + 1, kNoNode);
     return false;
   }
+  // A snapshot whose membership does not include this node is still
+  // accepted: a node added after the leader's latest snapshot can only catch
+  // up from it, and becomes a member when it applies the conf change that
+  // added it (until then it is not promotable and counts in no quorum).
   const ConfState& cs = s.metadata.conf_state;
-  bool member = std::find(cs.voters.begin(), cs.voters.end(), id_) != cs.voters.end() ||
-                std::find(cs.learners.begin(), cs.learners.end(), id_) != cs.learners.end();
-  if (!member) return false;  // a snapshot from a configuration without us
   if (log_.MatchTerm(s.metadata.index, s.metadata.term)) {
     // We already have the snapshot's last entry: just fast-forward commit.
     log_.CommitTo(s.metadata.index);

@@ -23,9 +23,11 @@ absl::Status OutcomeUnknown(const char* why) {
 
 }  // namespace
 
-absl::Status NotLeaderError(raft::NodeId leader_id, const std::string& leader_client_address) {
+absl::Status NotLeaderError(raft::NodeId leader_id, const std::string& leader_client_address,
+                            const std::string& why) {
   absl::Status st = absl::UnavailableError(
-      leader_id == raft::kNoNode
+      !why.empty() ? absl::StrCat("not leader: ", why)
+      : leader_id == raft::kNoNode
           ? std::string("not leader: no leader is known (election in progress?); retry shortly")
           : absl::StrCat("not leader: the leader is node ", leader_id,
                          leader_client_address.empty() ? "" : " at " + leader_client_address));
@@ -99,7 +101,7 @@ void Node::Stop() {
     proposals.swap(inbox_proposals_);
     reads.swap(inbox_reads_);
   }
-  for (auto& p : proposals) p.done(absl::UnavailableError("server is shutting down"));
+  for (auto& p : proposals) p.done(NotLeaderError(raft::kNoNode, "", "server is shutting down"));
   for (auto& r : reads) r.done(absl::UnavailableError("server is shutting down"));
   for (auto& [ctx, round] : read_rounds_) {
     for (auto& r : round.reads) r.done(absl::UnavailableError("server is shutting down"));
@@ -125,7 +127,7 @@ void Node::Propose(const v1::Command& cmd, int64_t deadline_us, ProposeCallback 
   {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     if (stopping_) {
-      done(absl::UnavailableError("server is shutting down"));
+      done(NotLeaderError(raft::kNoNode, "", "server is shutting down"));
       return;
     }
     if (inbox_proposals_.size() >= config_.max_pending_proposals) {
@@ -189,10 +191,10 @@ NodeInfo Node::GetInfo() const {
   return info_;
 }
 
-absl::Status Node::NotLeader() const {
+absl::Status Node::NotLeader(const std::string& why) const {
   raft::NodeId leader = leader_.load(std::memory_order_acquire);
   auto it = config_.initial_cluster.find(leader);
-  return NotLeaderError(leader, it == config_.initial_cluster.end() ? "" : it->second.client);
+  return NotLeaderError(leader, it == config_.initial_cluster.end() ? "" : it->second.client, why);
 }
 
 // ---- node loop ------------------------------------------------------------------------
@@ -448,8 +450,7 @@ void Node::ApplyEntries(const ApplyTask& task) {
     if (!same_term) {
       // Another leader's entry took this index: ours was never committed and
       // never will be.
-      done(absl::UnavailableError(
-          "leadership changed before the write was committed; it was not applied, retry"));
+      done(NotLeader("leadership changed before the write was committed; it was not applied"));
     } else if (out->already_applied) {
       done(OutcomeUnknown("the entry was applied before this node restarted"));
     } else if (!out->status.ok()) {

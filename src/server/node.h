@@ -66,7 +66,10 @@ struct NodeInfo {
 
 // The "not leader" error (UNAVAILABLE) with the leader's id and client
 // address attached as a payload; see grpc_status.h for the wire form.
-absl::Status NotLeaderError(raft::NodeId leader_id, const std::string& leader_client_address);
+// A non-empty why replaces the default message (used for writes that were
+// definitely not applied, so clients know they may retry them).
+absl::Status NotLeaderError(raft::NodeId leader_id, const std::string& leader_client_address,
+                            const std::string& why = "");
 constexpr char kNotLeaderPayloadUrl[] = "type.googleapis.com/raftkv.v1.NotLeader";
 
 class Node {
@@ -97,7 +100,7 @@ class Node {
 
   NodeInfo GetInfo() const;
   // The error a non-leader returns for requests that need the leader.
-  absl::Status NotLeader() const;
+  absl::Status NotLeader(const std::string& why = "") const;
   bool IsLeader() const { return is_leader_.load(std::memory_order_acquire); }
   raft::Term CurrentTerm() const { return term_.load(std::memory_order_acquire); }
 

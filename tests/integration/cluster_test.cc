@@ -321,8 +321,9 @@ TEST_F(ClusterTest, KvctlPutGetDelTxnStatus) {
   auto [status_code, status_out] = kvctl({"status"});
   EXPECT_EQ(status_code, 0) << status_out;
   EXPECT_NE(status_out.find("leader"), std::string::npos) << status_out;
-  auto [bad_code, bad_out] = kvctl({"put", ""});
+  auto [bad_code, bad_out] = kvctl({"put", std::string(5000, 'k'), "v"});
   EXPECT_EQ(bad_code, 1) << bad_out;
+  EXPECT_NE(bad_out.find("4096"), std::string::npos) << bad_out;
   EXPECT_EQ(bad_out.rfind("kvctl: ", 0), 0u) << bad_out;
   auto [flag_code, flag_out] = kvctl({"get", "x", "--no-such-flag"});
   EXPECT_EQ(flag_code, 2) << flag_out;

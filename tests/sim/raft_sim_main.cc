@@ -3,7 +3,7 @@
 // that replays it.
 //
 //   raft_sim --seeds N --seed S [--nodes 3|5] [--steps K] [--scenario random|adversarial|figure8]
-//            [--liveness-rounds R] [--no-snapshot-on-add] [--keep-going] [-v]
+//            [--liveness-rounds R] [--snapshot-on-add] [--keep-going] [-v]
 //
 // With --seed alone it replays exactly that seed. -v prints every event.
 // Exit status: 0 all seeds passed, 1 a seed failed, 2 bad usage.
@@ -24,7 +24,7 @@ void Usage() {
   std::fprintf(stderr,
                "usage: raft_sim [--seeds N] [--seed S] [--nodes 3|5] [--steps K]\n"
                "                [--scenario random|adversarial|figure8] [--liveness-rounds R]\n"
-               "                [--no-snapshot-on-add] [--keep-going] [-v]\n"
+               "                [--snapshot-on-add] [--keep-going] [-v]\n"
                "  Runs N seeds (default 1) starting at S (default 1). Without --nodes,\n"
                "  odd seeds run 3 nodes and even seeds 5. -v traces every event.\n");
 }
@@ -60,8 +60,8 @@ int main(int argc, char** argv) {
       ok = ParseFlagValue(argc, argv, &i, &opts.liveness_rounds) && opts.liveness_rounds > 0;
     } else if (a == "--scenario") {
       ok = i + 1 < argc && raftkv::sim::ParseScenario(argv[++i], &opts.scenario);
-    } else if (a == "--no-snapshot-on-add") {
-      opts.snapshot_on_add = false;
+    } else if (a == "--snapshot-on-add") {
+      opts.snapshot_on_add = true;
     } else if (a == "--keep-going") {
       keep_going = true;
     } else if (a == "-v" || a == "--verbose") {

@@ -1300,7 +1300,7 @@ std::string ReplayCommand(uint64_t seed, const SimOptions& options) {
   if (options.scenario != Scenario::kRandom) {
     absl::StrAppend(&cmd, " --scenario ", ScenarioName(options.scenario));
   }
-  if (!options.snapshot_on_add) absl::StrAppend(&cmd, " --no-snapshot-on-add");
+  if (options.snapshot_on_add) absl::StrAppend(&cmd, " --snapshot-on-add");
   if (options.liveness_rounds != 0) {
     absl::StrAppend(&cmd, " --liveness-rounds ", options.liveness_rounds);
   }
