@@ -2,7 +2,7 @@
 //
 //   kvctl [--endpoints A,B,C] [--timeout 5s] [--dial-timeout 2s] [--output simple|json] CMD
 //   put KEY [VALUE] [--prev-kv]     VALUE from stdin (verbatim) when absent
-//   get KEY [END] [--prefix | --from-key] [--limit N] [--keys-only] [--count-only]
+//   get KEY [END | --from END] [--prefix | --from-key] [--limit N] [--keys-only] [--count-only]
 //                 [--consistency linearizable|serializable]
 //   del KEY [END] [--prefix | --from-key] [--prev-kv]
 //   txn                             reads the txn from stdin (src/kvctl/txn_parser.h)
@@ -245,6 +245,10 @@ int Main(int argc, char** argv) {
   get->add_option("key", flags.key, "The key (or the start of the range)")->required();
   CLI::Option* get_end =
       get->add_option("range_end", flags.value_or_end, "Read the range [key, range_end)");
+  CLI::Option* get_from = get->add_option("--from", flags.value_or_end,
+                                          "Read the range [key, K2): the same as giving range_end")
+                              ->option_text("K2")
+                              ->excludes(get_end);
   get->add_flag("--prefix", flags.prefix, "Read every key starting with key");
   get->add_flag("--from-key", flags.from_key, "Read every key >= key");
   get->add_option("--limit", flags.limit, "Read at most this many keys (0: no limit)");
@@ -280,7 +284,7 @@ int Main(int argc, char** argv) {
   absl::StatusOr<Context> ctx = MakeContext(flags);
   if (!ctx.ok()) return UsageError(ctx.status().message());
   if (put->parsed()) return RunPut(*ctx, flags, put_value->count() > 0);
-  if (get->parsed()) return RunGet(*ctx, flags, get_end->count() > 0);
+  if (get->parsed()) return RunGet(*ctx, flags, get_end->count() + get_from->count() > 0);
   if (del->parsed()) return RunDel(*ctx, flags, del_end->count() > 0);
   if (txn->parsed()) return RunTxn(*ctx);
   if (status->parsed()) return RunStatus(*ctx);

@@ -308,6 +308,15 @@ TEST_F(ClusterTest, KvctlPutGetDelTxnStatus) {
   EXPECT_EQ(get_out, "hello\nworld\n");
   auto [stdin_code, stdin_out] = kvctl({"put", "from-stdin"}, "piped value");
   ASSERT_EQ(stdin_code, 0) << stdin_out;
+  ASSERT_EQ(kvctl({"put", "r1", "1"}).first, 0);
+  ASSERT_EQ(kvctl({"put", "r2", "2"}).first, 0);
+  ASSERT_EQ(kvctl({"put", "r3", "3"}).first, 0);
+  auto [range_code, range_out] = kvctl({"get", "r1", "--from", "r3", "--keys-only"});
+  EXPECT_EQ(range_code, 0) << range_out;
+  EXPECT_EQ(range_out, "r1\nr2\n");
+  auto [count_code, count_out] = kvctl({"get", "r", "--prefix", "--count-only"});
+  EXPECT_EQ(count_code, 0) << count_out;
+  EXPECT_NE(count_out.find("3"), std::string::npos) << count_out;
   auto [ser_code, ser_out] = kvctl({"get", "from-stdin", "--consistency", "serializable"});
   EXPECT_EQ(ser_code, 0) << ser_out;
   auto [txn_code, txn_out] =
