@@ -183,10 +183,10 @@ void BM_CommitBatch(benchmark::State& state) {
     committed += batch;
     cluster.MaybeCompact();
   }
-  state.counters["entries/s"] = benchmark::Counter(static_cast<double>(committed),
-                                                   benchmark::Counter::kIsRate);
-  state.counters["bytes/s"] = benchmark::Counter(static_cast<double>(committed) * size,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["entries/s"] =
+      benchmark::Counter(static_cast<double>(committed), benchmark::Counter::kIsRate);
+  state.counters["bytes/s"] =
+      benchmark::Counter(static_cast<double>(committed) * size, benchmark::Counter::kIsRate);
 }
 
 // Args: entries per batch, payload bytes, batches in flight.
@@ -215,8 +215,8 @@ void BM_CommitPipelined(benchmark::State& state) {
     committed += static_cast<uint64_t>(batch) * depth;
     cluster.MaybeCompact();
   }
-  state.counters["entries/s"] = benchmark::Counter(static_cast<double>(committed),
-                                                   benchmark::Counter::kIsRate);
+  state.counters["entries/s"] =
+      benchmark::Counter(static_cast<double>(committed), benchmark::Counter::kIsRate);
 }
 
 BENCHMARK(BM_CommitBatch)

@@ -49,9 +49,10 @@ void ExpectMessageEq(const Message& a, const Message& b) {
 }
 
 TEST(CodecTest, EntryRoundTrip) {
-  for (const Entry& e : {Entry{}, E(1, 1, EntryType::kNormal, "x"),
-                         E(UINT64_MAX, UINT64_MAX - 1, EntryType::kConfChange, std::string(1000, 'z')),
-                         E(5, 2, EntryType::kNormal, std::string("\0\xff\0", 3))}) {
+  for (const Entry& e :
+       {Entry{}, E(1, 1, EntryType::kNormal, "x"),
+        E(UINT64_MAX, UINT64_MAX - 1, EntryType::kConfChange, std::string(1000, 'z')),
+        E(5, 2, EntryType::kNormal, std::string("\0\xff\0", 3))}) {
     raftpb::Entry p;
     ToProto(e, &p);
     // Through the wire bytes too, not just the in-memory proto.
@@ -129,8 +130,8 @@ TEST(CodecTest, EmptyMessageRoundTrip) {
 }
 
 TEST(CodecTest, ConfChangeRoundTrip) {
-  for (ConfChangeType t : {ConfChangeType::kAddNode, ConfChangeType::kRemoveNode,
-                           ConfChangeType::kAddLearnerNode}) {
+  for (ConfChangeType t :
+       {ConfChangeType::kAddNode, ConfChangeType::kRemoveNode, ConfChangeType::kAddLearnerNode}) {
     ConfChange cc;
     cc.type = t;
     cc.node_id = 12345678901ULL;
@@ -146,7 +147,11 @@ TEST(CodecTest, ConfChangeRoundTrip) {
 TEST(CodecTest, DecodeConfChangeRejectsGarbage) {
   EXPECT_EQ(DecodeConfChange("\xff\xff\xff\xff").status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_FALSE(DecodeConfChange(std::string("\x0a\x05" "ab", 4)).ok()) << "truncated field";
+  EXPECT_FALSE(DecodeConfChange(std::string("\x0a\x05"
+                                            "ab",
+                                            4))
+                   .ok())
+      << "truncated field";
   EXPECT_FALSE(DecodeConfChange("").ok()) << "node 0";
 
   raftpb::ConfChange p;

@@ -45,7 +45,8 @@ TEST_F(ConfigTest, RejectsBadConfigs) {
       {"null storage", [](Config& c) { c.storage = nullptr; }},
       {"max_inflight_msgs 0", [](Config& c) { c.max_inflight_msgs = 0; }},
       {"max_inflight_msgs < 0", [](Config& c) { c.max_inflight_msgs = -5; }},
-      {"lease reads without check_quorum", [](Config& c) {
+      {"lease reads without check_quorum",
+       [](Config& c) {
          c.read_only_option = ReadOnlyOption::kLeaseBased;
          c.check_quorum = false;
        }},
@@ -110,8 +111,8 @@ TEST_F(ConfigTest, ResponseFromNonMemberIsIgnored) {
     raw.Advance();
   }
   ASSERT_EQ(raw.GetStatus().soft_state.role, StateRole::kLeader);
-  for (MessageType t : {MessageType::kAppResp, MessageType::kHeartbeatResp,
-                        MessageType::kVoteResp}) {
+  for (MessageType t :
+       {MessageType::kAppResp, MessageType::kHeartbeatResp, MessageType::kVoteResp}) {
     Message m;
     m.type = t;
     m.from = 9;

@@ -161,8 +161,8 @@ TEST(ElectionTest, VoteRefusedToLessUpToDateLog) {
       {6, 3, 1, true},   // higher last term wins, even if shorter
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE(::testing::Message() << "term " << c.term << " log (" << c.log_term << ","
-                                      << c.index << ")");
+    SCOPED_TRACE(::testing::Message()
+                 << "term " << c.term << " log (" << c.log_term << "," << c.index << ")");
     Message v = MakeMsg(MessageType::kVote, 1, 2, c.term);
     v.log_term = c.log_term;
     v.index = c.index;
@@ -423,8 +423,7 @@ TEST(CheckQuorumTest, FollowerInLeaseIgnoresVoteRequest) {
   v.log_term = t;
   v.index = last;
   Drained d = net.node(2).StepAndDrain(v);
-  EXPECT_TRUE(d.Of(MessageType::kVoteResp).empty() ||
-              d.Of(MessageType::kVoteResp)[0].reject);
+  EXPECT_TRUE(d.Of(MessageType::kVoteResp).empty() || d.Of(MessageType::kVoteResp)[0].reject);
   EXPECT_EQ(net.node(2).term(), t) << "a follower in lease must not adopt the vote's term";
   EXPECT_EQ(net.node(2).lead(), 1u);
 

@@ -147,9 +147,8 @@ TEST(MembershipTest, PendingConfChangeFromPreviousLeaderBlocksNewOnes) {
   net.Stabilize();  // the entry reaches 2 and 3 but is not committed
   ASSERT_EQ(net.node(2).LastIndex(), net.node(1).LastIndex());
   // Node 1 goes away; 2 and 3 elect a leader that cannot commit anything.
-  net.SetDropFilter([](const Message& m) {
-    return m.type == MessageType::kAppResp || m.from == 1 || m.to == 1;
-  });
+  net.SetDropFilter(
+      [](const Message& m) { return m.type == MessageType::kAppResp || m.from == 1 || m.to == 1; });
   for (int i = 0; i < 40 && net.Leader() == 1u; ++i) {
     net.Tick(2);
     net.Tick(3);

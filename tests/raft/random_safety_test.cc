@@ -53,7 +53,8 @@ class SafetyChecker {
       // State machine safety over newly applied entries.
       for (size_t k = seen_applied_[id]; k < n.applied.size(); ++k) {
         const Entry& e = n.applied[k];
-        auto [it, fresh] = committed_.emplace(e.index, Committed{e.term, e.data.ToString(), max_term});
+        auto [it, fresh] =
+            committed_.emplace(e.index, Committed{e.term, e.data.ToString(), max_term});
         if (!fresh && (it->second.term != e.term || it->second.data != e.data.ToString())) {
           return Fail(id, "applied a different entry at index " + std::to_string(e.index));
         }
@@ -63,8 +64,8 @@ class SafetyChecker {
         const SnapshotMetadata& md = n.snapshots[k].metadata;
         auto it = committed_.find(md.index);
         if (it != committed_.end() && it->second.term != md.term) {
-          return Fail(id, "installed a snapshot that disagrees with index " +
-                              std::to_string(md.index));
+          return Fail(id,
+                      "installed a snapshot that disagrees with index " + std::to_string(md.index));
         }
       }
       seen_snaps_[id] = n.snapshots.size();
@@ -81,8 +82,8 @@ class SafetyChecker {
         if (index > last) return Fail(id, "leader lacks committed index " + std::to_string(index));
         if (index < first) continue;  // compacted into its snapshot
         if (*n.storage->TermAt(index) != c.term) {
-          return Fail(id, "leader has a different entry at committed index " +
-                              std::to_string(index));
+          return Fail(id,
+                      "leader has a different entry at committed index " + std::to_string(index));
         }
       }
     }
@@ -260,7 +261,8 @@ bool RunSeed(uint64_t seed, int steps) {
   int proposed_round = 0;
   const std::string final_entry = "final-" + std::to_string(seed);
   if (std::getenv("RAFT_RANDOM_TRACE") != nullptr) {
-    net.SetDeliverHook([](const Message& m) { std::fprintf(stderr, "  %s\n", Describe(m).c_str()); });
+    net.SetDeliverHook(
+        [](const Message& m) { std::fprintf(stderr, "  %s\n", Describe(m).c_str()); });
   }
   for (int round = 0; round < 300; ++round) {
     if (round % 20 == 10) {
@@ -306,9 +308,8 @@ bool RunSeed(uint64_t seed, int steps) {
     for (NodeId id : ids) {
       if (!IsMember(members, id)) continue;
       const auto& ap = net.node(id).applied;
-      all = all && std::any_of(ap.rbegin(), ap.rend(), [&](const Entry& e) {
-              return e.data.ToString() == final_entry;
-            });
+      all = all && std::any_of(ap.rbegin(), ap.rend(),
+                               [&](const Entry& e) { return e.data.ToString() == final_entry; });
     }
     if (all) return checker.CheckLogMatching();
   }
@@ -320,16 +321,18 @@ bool RunSeed(uint64_t seed, int steps) {
       prs += " " + std::to_string(pid) + ":" + ProgressStateName(p.state) + "/m" +
              std::to_string(p.match) + "/n" + std::to_string(p.next);
     }
-    std::fprintf(stderr, "node %llu %s term %llu lead %llu commit %llu applied %llu log [%llu,%llu] transferee %llu%s\n",
+    std::fprintf(stderr,
+                 "node %llu %s term %llu lead %llu commit %llu applied %llu log [%llu,%llu] "
+                 "transferee %llu%s\n",
                  (unsigned long long)id, StateRoleName(st.soft_state.role),
                  (unsigned long long)st.hard_state.term, (unsigned long long)st.soft_state.lead,
                  (unsigned long long)st.hard_state.commit, (unsigned long long)n.applied_index,
                  (unsigned long long)n.FirstIndex(), (unsigned long long)n.LastIndex(),
                  (unsigned long long)st.lead_transferee, prs.c_str());
   }
-  ADD_FAILURE() << "seed " << seed << ": the healed cluster did not converge (last proposal: "
-                << last_status << ", five=" << five
-                << " pre_vote=" << pre_vote << " check_quorum=" << check_quorum
+  ADD_FAILURE() << "seed " << seed
+                << ": the healed cluster did not converge (last proposal: " << last_status
+                << ", five=" << five << " pre_vote=" << pre_vote << " check_quorum=" << check_quorum
                 << " conf_changes=" << conf_changes << " restarts=" << restarts << ")";
   return false;
 }

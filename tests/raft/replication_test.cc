@@ -59,7 +59,8 @@ TEST(ReplicationTest, FollowerForwardsProposalToLeader) {
   auto props = d.To(1, MessageType::kProp);
   ASSERT_EQ(props.size(), 1u);
   net.Stabilize();
-  for (NodeId id : net.ids()) EXPECT_EQ(Datas(net.node(id).applied), std::vector<std::string>{"via follower"});
+  for (NodeId id : net.ids())
+    EXPECT_EQ(Datas(net.node(id).applied), std::vector<std::string>{"via follower"});
 }
 
 TEST(ReplicationTest, ProposalDroppedWithoutLeaderOrWhenForwardingDisabled) {
@@ -158,7 +159,8 @@ TEST(ReplicationTest, CommitIndexPropagatesToFollowers) {
   net.Elect(1);
   // Followers learn the commit index either from the next append or, when
   // those are lost, from a heartbeat.
-  net.SetDropFilter([](const Message& m) { return m.type == MessageType::kApp && m.entries.empty(); });
+  net.SetDropFilter(
+      [](const Message& m) { return m.type == MessageType::kApp && m.entries.empty(); });
   RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
   net.Stabilize();
   ASSERT_EQ(net.node(1).commit(), 2u);

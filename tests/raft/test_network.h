@@ -30,14 +30,14 @@
 
 namespace raftkv::raft::testing {
 
-#define RAFT_ASSERT_OK(expr)                            \
-  do {                                                  \
-    const ::absl::Status raft_test_status_ = (expr);    \
+#define RAFT_ASSERT_OK(expr)                                  \
+  do {                                                        \
+    const ::absl::Status raft_test_status_ = (expr);          \
     ASSERT_TRUE(raft_test_status_.ok()) << raft_test_status_; \
   } while (0)
-#define RAFT_EXPECT_OK(expr)                            \
-  do {                                                  \
-    const ::absl::Status raft_test_status_ = (expr);    \
+#define RAFT_EXPECT_OK(expr)                                  \
+  do {                                                        \
+    const ::absl::Status raft_test_status_ = (expr);          \
     EXPECT_TRUE(raft_test_status_.ok()) << raft_test_status_; \
   } while (0)
 
