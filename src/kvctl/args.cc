@@ -64,7 +64,10 @@ absl::StatusOr<v1::ReadConsistency> ParseConsistency(absl::string_view text) {
       absl::StrCat("--consistency: \"", text, "\" is not one of linearizable, serializable"));
 }
 
-absl::Status SelectKeys(const KeySelection& selection, v1::RangeRequest* request) {
+namespace {
+// Range and DeleteRange requests select keys with the same three fields.
+template <typename Request>
+absl::Status SelectKeysInto(const KeySelection& selection, Request* request) {
   absl::StatusOr<std::string> end = RangeEnd(selection);
   if (!end.ok()) return end.status();
   request->set_key(selection.key);
@@ -72,14 +75,14 @@ absl::Status SelectKeys(const KeySelection& selection, v1::RangeRequest* request
   request->set_prefix(selection.prefix || (selection.from_key && selection.key.empty()));
   return absl::OkStatus();
 }
+}  // namespace
+
+absl::Status SelectKeys(const KeySelection& selection, v1::RangeRequest* request) {
+  return SelectKeysInto(selection, request);
+}
 
 absl::Status SelectKeys(const KeySelection& selection, v1::DeleteRangeRequest* request) {
-  absl::StatusOr<std::string> end = RangeEnd(selection);
-  if (!end.ok()) return end.status();
-  request->set_key(selection.key);
-  request->set_range_end(*end);
-  request->set_prefix(selection.prefix || (selection.from_key && selection.key.empty()));
-  return absl::OkStatus();
+  return SelectKeysInto(selection, request);
 }
 
 }  // namespace raftkv::kvctl
