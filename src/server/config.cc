@@ -175,6 +175,9 @@ ParseResult ParseServerConfig(int argc, char** argv) {
                "TESTS ONLY: serve linearizable reads from local state (breaks linearizability)");
   app.add_flag("--unsafe-test-no-fsync", c.unsafe_test_no_fsync,
                "TESTS ONLY: do not fsync the Raft log (loses acknowledged writes on crash)");
+  app.add_flag("--unsafe-test-ack-before-commit", c.unsafe_test_ack_before_commit,
+               "TESTS ONLY: answer writes once proposed, before a majority has them "
+               "(loses acknowledged writes when the leader fails)");
 
   ParseResult result;
   try {

@@ -57,6 +57,7 @@ struct ServerConfig {
   // Unsafe switches for fault-injection tests only (never in production).
   bool unsafe_test_stale_reads = false;
   bool unsafe_test_no_fsync = false;
+  bool unsafe_test_ack_before_commit = false;
 };
 
 // The result of parsing: a config, or a message to print (for --help the

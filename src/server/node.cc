@@ -264,6 +264,11 @@ void Node::ProposeQueued(std::vector<PendingProposal> proposals) {
     return;
   }
   RAFTKV_CHECK(raw_->LastIndex() == before + proposals.size());
+  if (config_.unsafe_test_ack_before_commit) {
+    // PLANTED FAULT for fault-injection self-tests: acknowledge before commit.
+    for (auto& p : proposals) p.done(v1::CommandResult());
+    return;
+  }
   raft::Term term = raw_->CurrentTerm();
   std::lock_guard<std::mutex> lock(waiters_mu_);
   for (size_t i = 0; i < proposals.size(); ++i) {
