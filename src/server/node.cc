@@ -1,5 +1,6 @@
 #include "src/server/node.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,10 @@
 namespace raftkv::server {
 
 namespace {
+
+// The apply thread merges queued tasks into one RocksDB batch up to this many
+// entries.
+constexpr size_t kMaxApplyBatchEntries = 1024;
 
 int64_t NowMicros() {
   static const SteadyClock clock;
@@ -200,6 +205,7 @@ absl::Status Node::NotLeader(const std::string& why) const {
 // ---- node loop ------------------------------------------------------------------------
 
 void Node::RunLoop() {
+  pthread_setname_np(pthread_self(), "raft-loop");
   const int64_t tick_us = int64_t{config_.tick_ms} * 1000;
   int64_t next_tick = NowMicros() + tick_us;
   while (true) {
@@ -396,6 +402,7 @@ void Node::EnqueueApply(ApplyTask task) {
 // ---- apply thread ------------------------------------------------------------------------
 
 void Node::RunApply() {
+  pthread_setname_np(pthread_self(), "raft-apply");
   while (true) {
     ApplyTask task;
     {
@@ -418,50 +425,60 @@ void Node::RunApply() {
         }
         continue;
       }
+      // Everything queued becomes one batch (bounded, so one RocksDB write
+      // stays small while catching up).
       task = std::move(apply_queue_.front());
       apply_queue_.pop_front();
+      for (auto& r : task.reads) waiting_reads_.emplace(task.read_index, std::move(r));
+      task.reads.clear();
+      while (!apply_queue_.empty() && task.entries.size() < kMaxApplyBatchEntries) {
+        ApplyTask& next = apply_queue_.front();
+        task.entries.insert(task.entries.end(), std::make_move_iterator(next.entries.begin()),
+                            std::make_move_iterator(next.entries.end()));
+        task.conf_states.merge(next.conf_states);
+        for (auto& r : next.reads) waiting_reads_.emplace(next.read_index, std::move(r));
+        apply_queue_.pop_front();
+      }
       apply_queue_entries_ -= task.entries.size();
     }
     apply_space_cv_.notify_one();
     ApplyEntries(task);
-    for (auto& r : task.reads) waiting_reads_.emplace(task.read_index, std::move(r));
     ServeReadsUpTo(kv_->AppliedIndex());
   }
 }
 
 void Node::ApplyEntries(const ApplyTask& task) {
-  for (const raft::Entry& e : task.entries) {
-    absl::StatusOr<storage::ApplyOutcome> out;
-    auto cs = task.conf_states.find(e.index);
-    if (cs != task.conf_states.end()) {
-      out = kv_->ApplyConfChange(e.index, e.term, cs->second);
-    } else {
-      out = kv_->ApplyEntry(e);
+  if (task.entries.empty()) return;
+  // One RocksDB write for the whole task (KvStateMachine::ApplyBatch).
+  absl::StatusOr<std::vector<storage::ApplyOutcome>> outcomes =
+      kv_->ApplyBatch(task.entries, task.conf_states);
+  RAFTKV_CHECK_MSG(outcomes.ok(), absl::StrCat("applying entries ", task.entries.front().index, "-",
+                                               task.entries.back().index,
+                                               " failed: ", outcomes.status().ToString()));
+  // Take the waiters of these indexes in one pass, then answer them unlocked.
+  std::vector<std::pair<size_t, Waiter>> answered;
+  {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    for (size_t i = 0; i < task.entries.size() && !waiters_.empty(); ++i) {
+      auto w = waiters_.find(task.entries[i].index);
+      if (w == waiters_.end()) continue;
+      answered.emplace_back(i, std::move(w->second));
+      waiters_.erase(w);
     }
-    RAFTKV_CHECK_MSG(
-        out.ok(), absl::StrCat("applying entry ", e.index, " failed: ", out.status().ToString()));
-    ProposeCallback done;
-    bool same_term = false;
-    {
-      std::lock_guard<std::mutex> lock(waiters_mu_);
-      auto w = waiters_.find(e.index);
-      if (w != waiters_.end()) {
-        done = std::move(w->second.done);
-        same_term = w->second.term == e.term;
-        waiters_.erase(w);
-      }
-    }
-    if (!done) continue;
-    if (!same_term) {
+  }
+  for (auto& [i, waiter] : answered) {
+    storage::ApplyOutcome& out = (*outcomes)[i];
+    if (waiter.term != task.entries[i].term) {
       // Another leader's entry took this index: ours was never committed and
       // never will be.
-      done(NotLeader("leadership changed before the write was committed; it was not applied"));
-    } else if (out->already_applied) {
-      done(OutcomeUnknown("the entry was applied before this node restarted"));
-    } else if (!out->status.ok()) {
-      done(out->status);
+      waiter.done(
+          NotLeader("leadership changed before the write was committed; it was not applied"));
+    } else if (out.already_applied) {
+      waiter.done(OutcomeUnknown("the entry was applied before this node restarted"));
+    } else if (!out.status.ok()) {
+      waiter.done(out.status);
     } else {
-      done(std::move(out->result));
+      waiter.done(std::move(out.result));
     }
   }
 }

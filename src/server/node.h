@@ -13,9 +13,9 @@
 //      synced batch (group commit); everyone else sends after the write;
 //      hand committed entries and answered read indexes to the apply thread;
 //      Advance.
-// Apply thread: applies committed entries in index order (KvStateMachine, one
-// atomic batch each), answers the proposal waiter of each entry, and serves
-// each linearizable read once the applied index reaches its read index.
+// Apply thread: applies committed entries in index order, everything queued
+// at once as one atomic batch (KvStateMachine::ApplyBatch), answers the proposal waiter of each
+// entry, and serves each linearizable read once the applied index reaches its read index.
 //
 // Invariants:
 //   a write is answered OK only after its entry is committed (on a majority's

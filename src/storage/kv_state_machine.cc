@@ -202,8 +202,8 @@ bool CompareHolds(const v1::Compare& c, const std::optional<v1::KeyValue>& kv) {
 
 }  // namespace
 
-// One command's pending writes, read back through the same batch so that each
-// op of a Txn sees the ops before it.
+// The pending writes of a batch of commands, read back through the same batch
+// so that each command (and each op of a Txn) sees the ones before it.
 class KvWriter {
  public:
   KvWriter(Db* db, uint64_t revision)
@@ -213,11 +213,19 @@ class KvWriter {
         base_revision_(revision) {}
 
   KvView* view() { return &view_; }
+  // Starts the next command of the batch: the previous one's revision (if it
+  // changed something) becomes the base.
+  void BeginCommand() {
+    base_revision_ = revision();
+    any_changed_ = any_changed_ || changed_;
+    changed_ = false;
+  }
   // The revision this command's changes take.
   uint64_t write_revision() const { return base_revision_ + 1; }
-  // The revision after the command.
+  // The revision after the current command.
   uint64_t revision() const { return changed_ ? base_revision_ + 1 : base_revision_; }
-  bool changed() const { return changed_; }
+  // Whether any command of the batch changed something.
+  bool changed() const { return any_changed_ || changed_; }
   rocksdb::WriteBatchWithIndex* batch() { return &batch_; }
 
   absl::Status Put(const v1::KeyValue& kv) {
@@ -233,8 +241,9 @@ class KvWriter {
   Db* db_;
   rocksdb::WriteBatchWithIndex batch_;
   BatchView view_;
-  const uint64_t base_revision_;
-  bool changed_ = false;
+  uint64_t base_revision_;
+  bool changed_ = false;      // by the current command
+  bool any_changed_ = false;  // by an earlier command of the batch
 };
 
 namespace {
@@ -407,23 +416,17 @@ absl::Status KvStateMachine::Commit(raft::Index index, raft::Term term, KvWriter
   return absl::OkStatus();
 }
 
-absl::StatusOr<ApplyOutcome> KvStateMachine::Apply(raft::Index index, raft::Term term,
-                                                   const v1::Command& cmd) {
-  ApplyOutcome outcome;
-  RETURN_IF_ERROR(CheckIndex(index, &outcome));
-  if (outcome.already_applied) return outcome;
-  KvWriter writer(db_, Revision());
+absl::Status KvStateMachine::Stage(const v1::Command& cmd, KvWriter* writer,
+                                   ApplyOutcome* outcome) {
   absl::Status invalid = ValidateCommand(cmd, Limits::Structural());
   if (!invalid.ok()) {
     // The command itself is bad: applied as nothing, on every replica alike.
-    RETURN_IF_ERROR(Commit(index, term, &writer, nullptr));
-    outcome.status = invalid;
-    return outcome;
+    outcome->status = invalid;
+    return absl::OkStatus();
   }
-  v1::CommandResult result;
-  RETURN_IF_ERROR(Execute(cmd, &writer, &result));  // only storage failures
-  RETURN_IF_ERROR(Commit(index, term, &writer, nullptr));
-  uint64_t revision = writer.revision();
+  v1::CommandResult& result = outcome->result;
+  RETURN_IF_ERROR(Execute(cmd, writer, &result));  // only storage failures
+  uint64_t revision = writer->revision();
   switch (result.result_case()) {
     case v1::CommandResult::kPut:
       result.mutable_put()->mutable_header()->set_revision(revision);
@@ -441,47 +444,99 @@ absl::StatusOr<ApplyOutcome> KvStateMachine::Apply(raft::Index index, raft::Term
     default:
       break;
   }
-  outcome.result = std::move(result);
-  return outcome;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ApplyOutcome>> KvStateMachine::ApplyBatch(
+    const std::vector<raft::Entry>& entries,
+    const std::map<raft::Index, raft::ConfState>& conf_states) {
+  std::vector<ApplyOutcome> outcomes(entries.size());
+  KvWriter writer(db_, Revision());
+  raft::Index next = AppliedIndex() + 1;
+  const raft::Entry* last = nullptr;
+  const raft::ConfState* last_cs = nullptr;
+  v1::Command cmd;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const raft::Entry& e = entries[i];
+    ApplyOutcome& outcome = outcomes[i];
+    if (e.index < next) {
+      outcome.already_applied = true;
+      continue;
+    }
+    if (e.index != next) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("apply of entry ", e.index, " skips ahead of the applied index ", next - 1));
+    }
+    ++next;
+    last = &e;
+    writer.BeginCommand();
+    if (e.type == raft::EntryType::kConfChange || e.data.empty()) {
+      // A membership change or the leader's no-op: no data changes.
+      auto cs = conf_states.find(e.index);
+      if (cs != conf_states.end()) last_cs = &cs->second;
+      outcome.result.mutable_noop()->set_revision(writer.revision());
+    } else if (!cmd.ParseFromArray(e.data.view().data(), static_cast<int>(e.data.size()))) {
+      outcome.status = absl::InvalidArgumentError(
+          absl::StrCat("entry ", e.index, " does not decode as a raftkv.v1.Command"));
+    } else {
+      RETURN_IF_ERROR(Stage(cmd, &writer, &outcome));
+    }
+  }
+  if (last != nullptr) {
+    writer.BeginCommand();
+    RETURN_IF_ERROR(Commit(last->index, last->term, &writer, last_cs));
+  }
+  return outcomes;
+}
+
+absl::StatusOr<ApplyOutcome> KvStateMachine::ApplyOne(raft::Entry entry,
+                                                      const raft::ConfState* cs) {
+  std::map<raft::Index, raft::ConfState> conf_states;
+  if (cs != nullptr) conf_states[entry.index] = *cs;
+  std::vector<raft::Entry> entries;
+  entries.push_back(std::move(entry));
+  ASSIGN_OR_RETURN(std::vector<ApplyOutcome> outcomes, ApplyBatch(entries, conf_states));
+  return std::move(outcomes[0]);
+}
+
+absl::StatusOr<ApplyOutcome> KvStateMachine::Apply(raft::Index index, raft::Term term,
+                                                   const v1::Command& cmd) {
+  raft::Entry e;
+  e.index = index;
+  e.term = term;
+  e.data = raft::Payload(cmd.SerializeAsString());
+  if (e.data.empty()) {
+    // An empty command (no op at all) must not be mistaken for a leader no-op.
+    ApplyOutcome outcome;
+    RETURN_IF_ERROR(CheckIndex(index, &outcome));
+    if (outcome.already_applied) return outcome;
+    KvWriter writer(db_, Revision());
+    RETURN_IF_ERROR(Stage(cmd, &writer, &outcome));
+    writer.BeginCommand();
+    RETURN_IF_ERROR(Commit(index, term, &writer, nullptr));
+    return outcome;
+  }
+  return ApplyOne(std::move(e), nullptr);
 }
 
 absl::StatusOr<ApplyOutcome> KvStateMachine::ApplyNoop(raft::Index index, raft::Term term) {
-  ApplyOutcome outcome;
-  RETURN_IF_ERROR(CheckIndex(index, &outcome));
-  if (outcome.already_applied) return outcome;
-  KvWriter writer(db_, Revision());
-  RETURN_IF_ERROR(Commit(index, term, &writer, nullptr));
-  outcome.result.mutable_noop()->set_revision(writer.revision());
-  return outcome;
+  raft::Entry e;
+  e.index = index;
+  e.term = term;
+  return ApplyOne(std::move(e), nullptr);
 }
 
 absl::StatusOr<ApplyOutcome> KvStateMachine::ApplyConfChange(raft::Index index, raft::Term term,
                                                              const raft::ConfState& cs) {
-  ApplyOutcome outcome;
-  RETURN_IF_ERROR(CheckIndex(index, &outcome));
-  if (outcome.already_applied) return outcome;
-  KvWriter writer(db_, Revision());
-  RETURN_IF_ERROR(Commit(index, term, &writer, &cs));
-  outcome.result.mutable_noop()->set_revision(writer.revision());
-  return outcome;
+  raft::Entry e;
+  e.index = index;
+  e.term = term;
+  e.type = raft::EntryType::kConfChange;
+  return ApplyOne(std::move(e), &cs);
 }
 
 absl::StatusOr<ApplyOutcome> KvStateMachine::ApplyEntry(const raft::Entry& entry) {
-  if (entry.type == raft::EntryType::kConfChange || entry.data.empty()) {
-    return ApplyNoop(entry.index, entry.term);
-  }
-  v1::Command cmd;
-  if (!cmd.ParseFromArray(entry.data.view().data(), static_cast<int>(entry.data.size()))) {
-    ApplyOutcome outcome;
-    RETURN_IF_ERROR(CheckIndex(entry.index, &outcome));
-    if (outcome.already_applied) return outcome;
-    KvWriter writer(db_, Revision());
-    RETURN_IF_ERROR(Commit(entry.index, entry.term, &writer, nullptr));
-    outcome.status = absl::InvalidArgumentError(
-        absl::StrCat("entry ", entry.index, " does not decode as a raftkv.v1.Command"));
-    return outcome;
-  }
-  return Apply(entry.index, entry.term, cmd);
+  return ApplyOne(entry, nullptr);
 }
 
 absl::StatusOr<v1::RangeResponse> KvStateMachine::Range(const v1::RangeRequest& req) const {

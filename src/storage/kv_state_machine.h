@@ -2,10 +2,13 @@
 // Db (format in db.h), with etcd-style revisions.
 //
 // Apply takes committed log entries in index order and applies each
-// deterministically: its data changes, the new revision and the new applied
-// index (and term) go into ONE WriteBatch, so a crash never leaves them apart.
-// The batch is not synced: the Raft log is the source of truth, and after a
-// restart the node re-applies from AppliedIndex() + 1.
+// deterministically. ApplyBatch applies a run of entries as ONE WriteBatch:
+// their data changes, the new revision and the new applied index (and term)
+// are written together, so a crash never leaves them apart, and a batch costs
+// one RocksDB write however many entries it holds (each entry still sees the
+// effects of the entries before it, through the batch's index). The batch is
+// not synced: the Raft log is the source of truth, and after a restart the
+// node re-applies from AppliedIndex() + 1.
 //
 // Revisions: a command that changes something (a Put; a DeleteRange that
 // deleted a key; a Txn whose executed ops changed something) takes revision
@@ -13,7 +16,7 @@
 // create_revision (of the last creation), mod_revision (of the last change),
 // version (writes since creation; a delete forgets the key).
 //
-// Invariants: AppliedIndex() only grows, by exactly one per Apply*; the
+// Invariants: AppliedIndex() only grows, to the last entry of each batch; the
 // revision never decreases; both survive restarts together with the data.
 // Apply is a pure function of (state, entry): no clock, no randomness, no
 // node configuration (requests are checked with Limits::Structural() only).
@@ -25,7 +28,9 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,6 +59,16 @@ class KvStateMachine {
  public:
   // Recovers applied index and revision from db (which must outlive this).
   static absl::StatusOr<std::unique_ptr<KvStateMachine>> Open(Db* db);
+
+  // Applies committed entries (ascending, contiguous from AppliedIndex() + 1;
+  // entries at or below AppliedIndex() are skipped as already_applied) in one
+  // atomic batch, returning one outcome per entry. conf_states holds, for
+  // conf-change entries, the membership that results (recorded like
+  // ApplyConfChange does). A non-OK status is a storage failure (the node must
+  // crash) or an index that skips ahead (FAILED_PRECONDITION).
+  absl::StatusOr<std::vector<ApplyOutcome>> ApplyBatch(
+      const std::vector<raft::Entry>& entries,
+      const std::map<raft::Index, raft::ConfState>& conf_states);
 
   // Applies the command of entry (index, term). The returned status is not OK
   // only for storage failures (the node must crash) and for an index that
@@ -92,6 +107,12 @@ class KvStateMachine {
   absl::Status Recover();
   // Checks index against the applied index; fills outcome->already_applied.
   absl::Status CheckIndex(raft::Index index, ApplyOutcome* outcome) const;
+  // Applies one entry as a batch of one.
+  absl::StatusOr<ApplyOutcome> ApplyOne(raft::Entry entry, const raft::ConfState* cs);
+  // Validates cmd and runs it into writer, filling outcome (status for an
+  // invalid command, else the result with its revisions); an error is a
+  // storage failure.
+  absl::Status Stage(const v1::Command& cmd, KvWriter* writer, ApplyOutcome* outcome);
   // Runs a valid cmd into writer; an error is a storage failure.
   absl::Status Execute(const v1::Command& cmd, KvWriter* writer, v1::CommandResult* result);
   absl::Status Commit(raft::Index index, raft::Term term, KvWriter* writer,

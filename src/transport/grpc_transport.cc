@@ -1,6 +1,7 @@
 #include "src/transport/grpc_transport.h"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -312,6 +313,7 @@ void PeerSender::NoteUnreachableLocked(Reports* reports) {
 }
 
 void PeerSender::Run() {
+  pthread_setname_np(pthread_self(), "raft-send");
   backoff_ms_ = config_.backoff_min_ms;
   std::vector<raft::Message> msgs;
   std::vector<const raft::Message*> lost;
