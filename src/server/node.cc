@@ -15,6 +15,10 @@ namespace {
 // The apply thread merges queued tasks into one RocksDB batch up to this many
 // entries.
 constexpr size_t kMaxApplyBatchEntries = 1024;
+// The loop applies a commit itself (when the apply thread is idle) only when
+// it is this small: under load, applying (and answering clients) on the
+// apply thread lets the loop go on to the next fsync meanwhile.
+constexpr size_t kMaxInlineApplyEntries = 8;
 
 int64_t NowMicros() {
   static const SteadyClock clock;
@@ -329,7 +333,7 @@ void Node::HandleReady() {
       info_.conf_state = cs;
     }
     task.entries = std::move(rd.committed_entries);
-    EnqueueApply(std::move(task));
+    ApplyOrEnqueue(std::move(task));
   }
   for (raft::ReadState& rs : rd.read_states) {
     auto it = read_rounds_.find(rs.request_ctx);
@@ -388,6 +392,33 @@ void Node::ExpireWaiters(int64_t now_us) {
     done(OutcomeUnknown("the write was not committed before its deadline"));
 }
 
+void Node::ApplyOrEnqueue(ApplyTask task) {
+  // With nothing queued and the apply thread idle, apply on this (the loop)
+  // thread: it saves a thread hand-off per commit. Order is kept: the loop is
+  // the only producer, so nothing is queued while it applies here.
+  bool here = false;
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    here = task.entries.size() <= kMaxInlineApplyEntries && apply_queue_.empty() && !apply_busy_ &&
+           !apply_stopping_;
+    if (here) apply_busy_ = true;
+  }
+  if (!here) {
+    EnqueueApply(std::move(task));
+    return;
+  }
+  ApplyEntries(task);
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    apply_busy_ = false;
+    // Reads waiting for the applied index are served by the apply thread.
+    wake = waiting_reads_count_ > 0;
+    applied_elsewhere_ = applied_elsewhere_ || wake;
+  }
+  if (wake) apply_cv_.notify_one();
+}
+
 void Node::EnqueueApply(ApplyTask task) {
   std::unique_lock<std::mutex> lock(apply_mu_);
   // Backpressure: the loop waits while the apply thread is far behind.
@@ -405,45 +436,57 @@ void Node::RunApply() {
   pthread_setname_np(pthread_self(), "raft-apply");
   while (true) {
     ApplyTask task;
+    bool have_task = false;
     {
       std::unique_lock<std::mutex> lock(apply_mu_);
-      apply_cv_.wait_for(lock, std::chrono::milliseconds(100),
-                         [&] { return apply_stopping_ || !apply_queue_.empty(); });
+      apply_cv_.wait_for(lock, std::chrono::milliseconds(100), [&] {
+        return apply_stopping_ || !apply_queue_.empty() || applied_elsewhere_;
+      });
       if (apply_stopping_) return;
-      if (apply_queue_.empty()) {
-        lock.unlock();
-        // Expire reads whose deadline passed while they waited to be applied.
-        int64_t now = NowMicros();
-        for (auto it = waiting_reads_.begin(); it != waiting_reads_.end();) {
-          if (it->second.deadline_us <= now) {
-            it->second.done(absl::DeadlineExceededError(
-                "the read's deadline passed before this node applied up to its read index"));
-            it = waiting_reads_.erase(it);
-          } else {
-            ++it;
-          }
-        }
-        continue;
-      }
-      // Everything queued becomes one batch (bounded, so one RocksDB write
-      // stays small while catching up).
-      task = std::move(apply_queue_.front());
-      apply_queue_.pop_front();
-      for (auto& r : task.reads) waiting_reads_.emplace(task.read_index, std::move(r));
-      task.reads.clear();
-      while (!apply_queue_.empty() && task.entries.size() < kMaxApplyBatchEntries) {
-        ApplyTask& next = apply_queue_.front();
-        task.entries.insert(task.entries.end(), std::make_move_iterator(next.entries.begin()),
-                            std::make_move_iterator(next.entries.end()));
-        task.conf_states.merge(next.conf_states);
-        for (auto& r : next.reads) waiting_reads_.emplace(next.read_index, std::move(r));
+      applied_elsewhere_ = false;
+      if (!apply_queue_.empty()) {
+        // Everything queued becomes one batch (bounded, so one RocksDB write
+        // stays small while catching up).
+        have_task = true;
+        apply_busy_ = true;
+        task = std::move(apply_queue_.front());
         apply_queue_.pop_front();
+        for (auto& r : task.reads) waiting_reads_.emplace(task.read_index, std::move(r));
+        task.reads.clear();
+        while (!apply_queue_.empty() && task.entries.size() < kMaxApplyBatchEntries) {
+          ApplyTask& next = apply_queue_.front();
+          task.entries.insert(task.entries.end(), std::make_move_iterator(next.entries.begin()),
+                              std::make_move_iterator(next.entries.end()));
+          task.conf_states.merge(next.conf_states);
+          for (auto& r : next.reads) waiting_reads_.emplace(next.read_index, std::move(r));
+          apply_queue_.pop_front();
+        }
+        apply_queue_entries_ -= task.entries.size();
+        waiting_reads_count_ = waiting_reads_.size();
       }
-      apply_queue_entries_ -= task.entries.size();
     }
-    apply_space_cv_.notify_one();
-    ApplyEntries(task);
+    if (have_task) {
+      apply_space_cv_.notify_one();
+      ApplyEntries(task);
+    }
     ServeReadsUpTo(kv_->AppliedIndex());
+    ExpireWaitingReads(NowMicros());
+    std::lock_guard<std::mutex> lock(apply_mu_);
+    if (have_task) apply_busy_ = false;
+    waiting_reads_count_ = waiting_reads_.size();
+  }
+}
+
+void Node::ExpireWaitingReads(int64_t now_us) {
+  // Reads whose deadline passed while they waited to be applied.
+  for (auto it = waiting_reads_.begin(); it != waiting_reads_.end();) {
+    if (it->second.deadline_us <= now_us) {
+      it->second.done(absl::DeadlineExceededError(
+          "the read's deadline passed before this node applied up to its read index"));
+      it = waiting_reads_.erase(it);
+    } else {
+      ++it;
+    }
   }
 }
 

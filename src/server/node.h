@@ -14,8 +14,11 @@
 //      hand committed entries and answered read indexes to the apply thread;
 //      Advance.
 // Apply thread: applies committed entries in index order, everything queued
-// at once as one atomic batch (KvStateMachine::ApplyBatch), answers the proposal waiter of each
-// entry, and serves each linearizable read once the applied index reaches its read index.
+// at once as one atomic batch (KvStateMachine::ApplyBatch), answers the
+// proposal waiter of each entry, and serves each linearizable read once the
+// applied index reaches its read index. When the apply thread is idle and
+// nothing is queued, the loop applies committed entries itself (one thread
+// hand-off less per commit); only one of them applies at a time, in order.
 //
 // Invariants:
 //   a write is answered OK only after its entry is committed (on a majority's
@@ -140,11 +143,15 @@ class Node {
   void HandleReady();
   void PublishInfo();
   void ExpireReadRounds(int64_t now_us, bool fail_all, const char* why);
+  // Applies task on the loop thread when the apply thread is idle with
+  // nothing queued, else queues it.
+  void ApplyOrEnqueue(ApplyTask task);
   void EnqueueApply(ApplyTask task);
 
   void RunApply();
   void ApplyEntries(const ApplyTask& task);
   void ServeReadsUpTo(raft::Index applied);
+  void ExpireWaitingReads(int64_t now_us);
   void ExpireWaiters(int64_t now_us);
 
   const ServerConfig config_;
@@ -179,6 +186,17 @@ class Node {
   std::deque<ApplyTask> apply_queue_;
   uint64_t apply_queue_entries_ = 0;
   bool apply_stopping_ = false;
+  // Someone (the apply thread with a task, or the loop applying in place) is
+  // applying. Invariant: at most one ApplyEntries runs at a time, in index
+  // order; the loop applies in place only when the queue is empty and
+  // !apply_busy_.
+  bool apply_busy_ = false;
+  // The loop applied in place while reads were waiting: the apply thread
+  // must look at them.
+  bool applied_elsewhere_ = false;
+  // waiting_reads_.size() as last published by the apply thread (guarded by
+  // apply_mu_; never lower than the true size).
+  size_t waiting_reads_count_ = 0;
   // Apply thread only: reads waiting for the applied index to reach theirs.
   std::multimap<raft::Index, PendingRead> waiting_reads_;
 
