@@ -24,3 +24,5 @@ export BUILD_DIR=${BUILD_DIR:-$default_dir}
 scripts/build.sh "${build_args[@]}"
 cd "$BUILD_DIR"
 ctest --output-on-failure -j "${JOBS:-$(nproc)}" "${ctest_args[@]}"
+# Smoke run of the raftkv-vs-etcd comparison (about a minute; not under sanitizers).
+if [[ ${#build_args[@]} -eq 0 ]]; then RAFTKV_BUILD_DIR=$BUILD_DIR "$OLDPWD/scripts/bench-vs-etcd.sh" --quick --no-build; fi
