@@ -118,6 +118,129 @@ std::string SummaryLine(const HarnessOptions& o, uint64_t seed, const Tally& t,
   return line;
 }
 
+// Counts the faults by kind and checks that each was injected and healed.
+void TallyFaults(const std::vector<FaultRecord>& records, size_t scheduled, Tally* t) {
+  for (const FaultRecord& r : records) {
+    ++t->scheduled;
+    if (!r.injected || !r.healed) {
+      t->problems.push_back(absl::StrCat("fault ", FormatScheduledFault(r.fault), " on ", r.targets,
+                                         " was not ", r.injected ? "healed" : "injected", ": ",
+                                         r.detail));
+      continue;
+    }
+    ++t->injected;
+    if (r.fault.kind == FaultKind::kKill) ++t->kills;
+    if (r.fault.kind == FaultKind::kPause) ++t->pauses;
+    if (IsPartition(r.fault.kind)) ++t->partitions;
+  }
+  // Faults the schedule held but the run never reached (only an interrupt
+  // cuts a run short) still count as scheduled.
+  t->scheduled = std::max(t->scheduled, static_cast<int>(scheduled));
+  if (t->injected < t->scheduled && t->problems.empty()) {
+    t->problems.push_back("not every scheduled fault was injected (see faults.log)");
+  }
+}
+
+// final_state.txt (for people) and final.json (for raftkv_check_history).
+void SaveFinalStateFiles(const std::vector<std::string>& keys,
+                         const std::map<std::string, std::string>& final_state,
+                         const std::string& run_dir, Tally* t) {
+  std::string text;
+  for (const std::string& key : keys) {
+    auto it = final_state.find(key);
+    absl::StrAppend(&text, key, " = ", it == final_state.end() ? "(absent)" : it->second, "\n");
+  }
+  WriteFile(run_dir + "/final_state.txt", text);
+  if (absl::Status st = SaveFinalState(keys, final_state, run_dir + "/final.json"); !st.ok()) {
+    t->problems.push_back(absl::StrCat("saving the final state: ", st.message()));
+  }
+}
+
+// Saves history.jsonl and runs the checker (linearizability, lost writes).
+void CheckRun(const History& history, const std::map<std::string, std::string>& final_state,
+              const std::string& run_dir, Tally* t) {
+  if (absl::Status st = SaveHistory(history, run_dir + "/history.jsonl"); !st.ok()) {
+    t->problems.push_back(absl::StrCat("saving the history: ", st.message()));
+  }
+  const int64_t start = MonotonicNanos();
+  t->check = CheckHistory(history, final_state);
+  Say(absl::StrCat("checked ", history.size(), " operations in ", Seconds(MonotonicNanos() - start),
+                   " (", t->check.states_explored, " search states)"));
+  if (!t->check.available) t->problems.push_back("the history was not checked");
+  if (!t->check.well_formed.ok()) {
+    t->problems.push_back(
+        absl::StrCat("history not well formed (a harness bug): ", t->check.well_formed.message()));
+  }
+  for (const std::string& key : t->check.undecided_keys) {
+    t->problems.push_back(
+        absl::StrCat("linearizability of key ", key, " undecided (search state limit)"));
+  }
+}
+
+// Writes findings.txt and prints the problems and the first findings.
+void ReportFindings(const Tally& t, const std::string& run_dir) {
+  std::string findings;
+  for (const std::string& p : t.problems) absl::StrAppend(&findings, "problem: ", p, "\n");
+  for (const std::string& f : t.check.findings) absl::StrAppend(&findings, f, "\n");
+  WriteFile(run_dir + "/findings.txt", findings);
+  for (size_t i = 0; i < t.problems.size() && i < kMaxPrintedFindings; ++i) {
+    Say(absl::StrCat("problem: ", t.problems[i]));
+  }
+  // The first finding in full, the next few by their first line.
+  for (size_t i = 0; i < t.check.findings.size() && i < kMaxPrintedFindings; ++i) {
+    const std::string& f = t.check.findings[i];
+    Say(i == 0 ? f : f.substr(0, f.find('\n')));
+  }
+  if (t.check.findings.size() > 1) {
+    Say(absl::StrCat(t.check.findings.size(), " findings in all: see findings.txt"));
+  }
+}
+
+// Waits until the workload completes a write after since_ns; false if none
+// within timeout (or when stopped).
+bool WaitForWriteAfter(const Workload& workload, int64_t since_ns, absl::Duration timeout,
+                       const StopFlag& stop) {
+  const int64_t deadline = since_ns + absl::ToInt64Nanoseconds(timeout);
+  while (!stop.raised() && MonotonicNanos() < deadline) {
+    if (workload.last_ok_write_ns() > since_ns) return true;
+    stop.Wait(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+// Reads every key linearizably (recorded in history); a failure is a problem.
+std::map<std::string, std::string> ReadFinalStateOrReport(const std::vector<std::string>& endpoints,
+                                                          const std::vector<std::string>& keys,
+                                                          int process, History* history, Tally* t) {
+  int64_t next_id = 1;
+  for (const Operation& op : *history) next_id = std::max(next_id, op.id + 1);
+  client::Options co;
+  co.endpoints = endpoints;
+  co.call_timeout = absl::Seconds(2);
+  co.dial_timeout = absl::Milliseconds(500);
+  std::unique_ptr<client::Client> reader = std::move(*client::Client::Create(co));
+  absl::StatusOr<std::map<std::string, std::string>> fs =
+      ReadFinalState(*reader, keys, process, &next_id, history, kFinalReadTimeout);
+  if (fs.ok()) return *fs;
+  t->problems.push_back(absl::StrCat("final reads: ", fs.status().message()));
+  return {};
+}
+
+// Names the heal after which writes stopped longest (windows[i] is
+// records[i], the last one the final heal).
+void SayLongestGap(const Availability& a, const std::vector<FaultWindow>& windows,
+                   const std::vector<FaultRecord>& records, int64_t t0) {
+  const int i = a.longest_after_fault;
+  if (i < 0) return;
+  Say(absl::StrCat("longest time without a write after a heal: ",
+                   Seconds(a.longest_no_write_after_heal_ns), " after ",
+                   static_cast<size_t>(i) < records.size()
+                       ? absl::StrCat("fault ", FormatScheduledFault(records[i].fault), " on ",
+                                      records[i].targets)
+                       : std::string("the final heal"),
+                   " (healed at t=", Seconds(windows[i].heal_ns - t0), ")"));
+}
+
 }  // namespace
 
 ScheduleOutcome RunSchedule(const HarnessOptions& o, uint64_t seed, const RunEnvironment& env) {
@@ -218,15 +341,8 @@ ScheduleOutcome RunSchedule(const HarnessOptions& o, uint64_t seed, const RunEnv
   absl::Status healed = nemesis.HealAll();
   const int64_t final_heal_ns = MonotonicNanos();
   if (!healed.ok()) tally.problems.push_back(absl::StrCat("heal: ", healed.message()));
-  bool wrote_after_heal = false;
-  const int64_t write_deadline = final_heal_ns + absl::ToInt64Nanoseconds(kWriteAfterHealTimeout);
-  while (!stop.raised() && MonotonicNanos() < write_deadline) {
-    if (workload->last_ok_write_ns() > final_heal_ns) {
-      wrote_after_heal = true;
-      break;
-    }
-    stop.Wait(absl::Milliseconds(50));
-  }
+  const bool wrote_after_heal =
+      WaitForWriteAfter(*workload, final_heal_ns, kWriteAfterHealTimeout, stop);
   workload->Stop();
   const int64_t end_ns = MonotonicNanos();
   if (stop.raised()) {
@@ -245,35 +361,9 @@ ScheduleOutcome RunSchedule(const HarnessOptions& o, uint64_t seed, const RunEnv
   History history = workload->TakeHistory();
 
   // --- final state, replicas ------------------------------------------------------------
-  int64_t next_id = 1;
-  for (const Operation& op : history) next_id = std::max(next_id, op.id + 1);
-  std::map<std::string, std::string> final_state;
-  {
-    client::Options co;
-    co.endpoints = endpoints;
-    co.call_timeout = absl::Seconds(2);
-    co.dial_timeout = absl::Milliseconds(500);
-    std::unique_ptr<client::Client> reader = std::move(*client::Client::Create(co));
-    absl::StatusOr<std::map<std::string, std::string>> fs = ReadFinalState(
-        *reader, KeyNames(o.keys), workload->NewProcess(), &next_id, &history, kFinalReadTimeout);
-    if (fs.ok()) {
-      final_state = *fs;
-    } else {
-      tally.problems.push_back(absl::StrCat("final reads: ", fs.status().message()));
-    }
-  }
-  std::string final_text;
-  for (const std::string& key : KeyNames(o.keys)) {
-    auto it = final_state.find(key);
-    absl::StrAppend(&final_text, key, " = ", it == final_state.end() ? "(absent)" : it->second,
-                    "\n");
-  }
-  WriteFile(outcome.run_dir + "/final_state.txt", final_text);
-  if (absl::Status st =
-          SaveFinalState(KeyNames(o.keys), final_state, outcome.run_dir + "/final.json");
-      !st.ok()) {
-    tally.problems.push_back(absl::StrCat("saving the final state: ", st.message()));
-  }
+  const std::map<std::string, std::string> final_state =
+      ReadFinalStateOrReport(endpoints, KeyNames(o.keys), workload->NewProcess(), &history, &tally);
+  SaveFinalStateFiles(KeyNames(o.keys), final_state, outcome.run_dir, &tally);
   ReplicaReport replicas = CheckReplicas(endpoints, kReplicaTimeout, stop);
   tally.mismatches = replicas.mismatches;
   for (const std::string& p : replicas.problems) tally.problems.push_back(p);
@@ -291,27 +381,7 @@ ScheduleOutcome RunSchedule(const HarnessOptions& o, uint64_t seed, const RunEnv
   }
   tally.crashes = static_cast<int>(nemesis.crashes().size());
 
-  // --- faults ---------------------------------------------------------------------------------
-  for (const FaultRecord& r : nemesis.records()) {
-    ++tally.scheduled;
-    const bool ok = r.injected && r.healed;
-    tally.injected += ok;
-    if (!ok) {
-      tally.problems.push_back(absl::StrCat("fault ", FormatScheduledFault(r.fault), " on ",
-                                            r.targets, " was not ",
-                                            r.injected ? "healed" : "injected", ": ", r.detail));
-    }
-    if (!ok) continue;
-    if (r.fault.kind == FaultKind::kKill) ++tally.kills;
-    if (r.fault.kind == FaultKind::kPause) ++tally.pauses;
-    if (IsPartition(r.fault.kind)) ++tally.partitions;
-  }
-  // Faults the schedule held but the run never reached (it can only be cut
-  // short by an interrupt, handled above) still count as scheduled.
-  tally.scheduled = std::max(tally.scheduled, static_cast<int>(schedule.size()));
-  if (tally.injected < tally.scheduled && tally.problems.empty()) {
-    tally.problems.push_back("not every scheduled fault was injected (see faults.log)");
-  }
+  TallyFaults(nemesis.records(), schedule.size(), &tally);
 
   // --- checks -----------------------------------------------------------------------------------
   tally.ops = CountOutcomes(history);
@@ -319,54 +389,14 @@ ScheduleOutcome RunSchedule(const HarnessOptions& o, uint64_t seed, const RunEnv
   // The final heal counts like any other heal.
   windows.push_back(FaultWindow{false, final_heal_ns, final_heal_ns});
   tally.availability = ComputeAvailability(history, windows, end_ns);
-  if (const int i = tally.availability.longest_after_fault; i >= 0) {
-    const auto& records = nemesis.records();
-    const int64_t heal_ns = windows[i].heal_ns;
-    Say(absl::StrCat("longest time without a write after a heal: ",
-                     Seconds(tally.availability.longest_no_write_after_heal_ns), " after ",
-                     static_cast<size_t>(i) < records.size()
-                         ? absl::StrCat("fault ", FormatScheduledFault(records[i].fault), " on ",
-                                        records[i].targets)
-                         : std::string("the final heal"),
-                     " (healed at t=", Seconds(heal_ns - t0), ")"));
-  }
-  if (absl::Status st = SaveHistory(history, outcome.run_dir + "/history.jsonl"); !st.ok()) {
-    tally.problems.push_back(absl::StrCat("saving the history: ", st.message()));
-  }
-  const int64_t check_start = MonotonicNanos();
-  tally.check = CheckHistory(history, final_state);
-  Say(absl::StrCat("checked ", history.size(), " operations in ",
-                   Seconds(MonotonicNanos() - check_start), " (", tally.check.states_explored,
-                   " search states)"));
-  if (!tally.check.available) tally.problems.push_back("the history was not checked");
-  if (!tally.check.well_formed.ok()) {
-    tally.problems.push_back(absl::StrCat("history not well formed (a harness bug): ",
-                                          tally.check.well_formed.message()));
-  }
-  for (const std::string& key : tally.check.undecided_keys) {
-    tally.problems.push_back(
-        absl::StrCat("linearizability of key ", key, " undecided (search state limit)"));
-  }
+  SayLongestGap(tally.availability, windows, nemesis.records(), t0);
+  CheckRun(history, final_state, outcome.run_dir, &tally);
 
   // --- verdict ----------------------------------------------------------------------------------
   outcome.found_bug =
       tally.check.violations > 0 || tally.check.lost_writes > 0 || tally.mismatches > 0;
   outcome.pass = !outcome.found_bug && tally.problems.empty() && tally.crashes == 0;
-  std::string findings;
-  for (const std::string& p : tally.problems) absl::StrAppend(&findings, "problem: ", p, "\n");
-  for (const std::string& f : tally.check.findings) absl::StrAppend(&findings, f, "\n");
-  WriteFile(outcome.run_dir + "/findings.txt", findings);
-  for (size_t i = 0; i < tally.problems.size() && i < kMaxPrintedFindings; ++i) {
-    Say(absl::StrCat("problem: ", tally.problems[i]));
-  }
-  // The first finding in full, the next few by their first line.
-  for (size_t i = 0; i < tally.check.findings.size() && i < kMaxPrintedFindings; ++i) {
-    const std::string& f = tally.check.findings[i];
-    Say(i == 0 ? f : f.substr(0, f.find('\n')));
-  }
-  if (tally.check.findings.size() > 1) {
-    Say(absl::StrCat(tally.check.findings.size(), " findings in all: see findings.txt"));
-  }
+  ReportFindings(tally, outcome.run_dir);
   // A self-test's expected finding keeps its evidence but not the nodes'
   // databases (tens of MB each); a real failure keeps everything.
   const bool expected = o.expect_violation && outcome.found_bug;
