@@ -1,0 +1,1020 @@
+#include "tests/chaos/checker/linearizability.h"
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "src/common/status_macros.h"
+#include "tests/chaos/checker/history_io.h"
+
+namespace raftkv::chaos {
+namespace {
+
+// ---------------------------------------------------------------------------
+// The per-key model, over interned values.
+
+// Register states. Values that some operation observes (an ok read's result,
+// a cas's expected value) get their own id from kFirstValue on; every other
+// value maps to kUnobserved: no operation can tell them apart.
+constexpr int32_t kAbsent = 0;
+constexpr int32_t kUnobserved = 1;
+constexpr int32_t kFirstValue = 2;
+
+enum class StepKind : uint8_t {
+  kRead,       // ok iff state == a
+  kWrite,      // state := a
+  kDelete,     // state := absent
+  kCasOk,      // ok iff state == a; state := b
+  kCasFailed,  // ok iff state != a
+  kCasMaybe,   // indeterminate cas: applied only when state == a; state := b
+};
+
+struct KeyOp {
+  const Operation* op = nullptr;
+  StepKind kind = StepKind::kRead;
+  int32_t a = 0;
+  int32_t b = 0;
+  int64_t invoke_ns = 0;
+  int64_t return_ns = 0;  // kNeverCompleted for optional operations
+  // For an indeterminate write/cas made required because an ok operation
+  // observed its value: the observer that completed first.
+  const Operation* observer = nullptr;
+};
+
+// Applies `op` to `state`; false when the model refuses it (or, for an
+// optional operation, when applying it would change nothing: leaving it out
+// is then equivalent and keeps the search smaller).
+bool Apply(const KeyOp& op, bool optional, int32_t state, int32_t* next) {
+  switch (op.kind) {
+    case StepKind::kRead:
+      *next = state;
+      return state == op.a;
+    case StepKind::kWrite:
+      *next = op.a;
+      return !optional || state != op.a;
+    case StepKind::kDelete:
+      *next = kAbsent;
+      return !optional || state != kAbsent;
+    case StepKind::kCasOk:
+      *next = op.b;
+      return state == op.a;
+    case StepKind::kCasFailed:
+      *next = state;
+      return state != op.a;
+    case StepKind::kCasMaybe:
+      *next = op.b;
+      return state == op.a && state != op.b;
+  }
+  return false;
+}
+
+// Whether `op` sets the register whatever it held. Right after an optional
+// operation, such an operation is not tried: it would erase the optional one's
+// effect before anything depended on it, and leaving the optional one out
+// (or using it later: it has no deadline) gives the same result. So optional
+// operations are linearized just in time, right before an operation that
+// depends on the register: a read, a cas.
+bool Overwrites(const KeyOp& op) {
+  return op.kind == StepKind::kWrite || op.kind == StepKind::kDelete;
+}
+
+// ---------------------------------------------------------------------------
+// The cache of explored configurations.
+//
+// A configuration is (R, s, O): the required operations linearized, the
+// register state, and the optional (indeterminate) operations linearized:
+// how many of the interchangeable deletes and unobserved writes, and which
+// of the others. (R, s, O) is dominated by an explored, failed (R, s, O')
+// with O' a subset of O: every optional operation still pending after O is
+// pending after O' too (none has a deadline), so whatever follows the first
+// could follow the second. Without this, every pending indeterminate delete
+// would multiply the configurations behind each dead end.
+//
+// Layout: an open-addressing hash table of (R, s) groups, their keys in one
+// arena of words; each group holds a list of O records.
+
+// Word w of a FrontierBits encoding (see FrontierBits::AppendKey).
+uint64_t EncodedWord(const uint64_t* e, size_t w) {
+  const size_t full = e[0] & 0xffffffffu;
+  const size_t end = e[0] >> 32;
+  if (w < full) return ~uint64_t{0};
+  if (w < end) return e[1 + w - full];
+  return 0;
+}
+
+// Whether the set encoded by `a` is a subset of the one encoded by `b`.
+bool EncodedSubset(const uint64_t* a, const uint64_t* b) {
+  const size_t end = a[0] >> 32;
+  for (size_t w = 0; w < end; ++w) {
+    if ((EncodedWord(a, w) & ~EncodedWord(b, w)) != 0) return false;
+  }
+  return true;
+}
+
+class ConfigCache {
+ public:
+  ConfigCache() : slots_(1024, 0) {}
+
+  // Configurations recorded.
+  size_t size() const { return records_.size(); }
+
+  // Records configuration (group, deletes, unobserved, others) and returns
+  // its handle, or -1 when it is already recorded or dominated by a failed
+  // one. `group` encodes (R, s); `others` is a FrontierBits encoding.
+  int64_t Enter(const std::vector<uint64_t>& group, uint32_t deletes, uint32_t unobserved,
+                const std::vector<uint64_t>& others) {
+    const uint64_t hash = Hash(group);
+    size_t mask = slots_.size() - 1;
+    size_t i = hash & mask;
+    int64_t g = -1;
+    for (; slots_[i] != 0; i = (i + 1) & mask) {
+      const Group& candidate = groups_[slots_[i] - 1];
+      if (candidate.hash == hash && candidate.len == group.size() &&
+          std::equal(group.begin(), group.end(), Words(candidate.offset))) {
+        g = slots_[i] - 1;
+        break;
+      }
+    }
+    if (g < 0) {
+      if ((groups_.size() + 1) * 2 > slots_.size()) {
+        Grow();
+        mask = slots_.size() - 1;
+        i = hash & mask;
+        while (slots_[i] != 0) i = (i + 1) & mask;
+      }
+      groups_.push_back(Group{hash, arena_.size(), static_cast<uint32_t>(group.size()), -1});
+      arena_.insert(arena_.end(), group.begin(), group.end());
+      g = static_cast<int64_t>(groups_.size()) - 1;
+      slots_[i] = static_cast<uint32_t>(groups_.size());
+    } else {
+      for (int64_t r = groups_[g].first_record; r >= 0; r = records_[r].next) {
+        const Record& old = records_[r];
+        const uint64_t* old_others = Words(old.others_offset);
+        const bool same = old.deletes == deletes && old.unobserved == unobserved &&
+                          old.others_len == others.size() &&
+                          std::equal(others.begin(), others.end(), old_others);
+        if (same) return -1;
+        if (old.failed && old.deletes <= deletes && old.unobserved <= unobserved &&
+            EncodedSubset(old_others, others.data())) {
+          return -1;
+        }
+      }
+    }
+    records_.push_back(Record{deletes, unobserved, arena_.size(),
+                              static_cast<uint32_t>(others.size()), false,
+                              groups_[g].first_record});
+    arena_.insert(arena_.end(), others.begin(), others.end());
+    groups_[g].first_record = static_cast<int64_t>(records_.size()) - 1;
+    return groups_[g].first_record;
+  }
+
+  void DebugDump() const {
+    size_t best = 0, best_len = 0;
+    std::map<size_t, size_t> lens;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      size_t len = 0;
+      for (int64_t r = groups_[g].first_record; r >= 0; r = records_[r].next) ++len;
+      lens[len]++;
+      if (len > best_len) { best_len = len; best = g; }
+    }
+    for (auto& [l, c] : lens) fprintf(stderr, "len %zu: %zu groups\n", l, c);
+    int shown = 0;
+    for (int64_t r = groups_[best].first_record; r >= 0 && shown < 40; r = records_[r].next, ++shown) {
+      const Record& rec = records_[r];
+      std::string bits;
+      const uint64_t* e = Words(rec.others_offset);
+      for (size_t w = 0; w < (e[0] >> 32); ++w) bits += absl::StrCat(" ", EncodedWord(e, w));
+      fprintf(stderr, "  d=%u u=%u failed=%d others full=%llu:%s\n", rec.deletes, rec.unobserved, rec.failed, (unsigned long long)(e[0] & 0xffffffff), bits.c_str());
+    }
+  }
+
+  // Every continuation of the configuration was tried and failed.
+  void MarkFailed(int64_t handle) { records_[handle].failed = true; }
+
+ private:
+  struct Group {
+    uint64_t hash;
+    uint64_t offset;  // into arena_
+    uint32_t len;
+    int64_t first_record;  // -1: none
+  };
+  struct Record {
+    uint32_t deletes;
+    uint32_t unobserved;
+    uint64_t others_offset;
+    uint32_t others_len;
+    bool failed;
+    int64_t next;  // next record of the group, -1 at the end
+  };
+
+  const uint64_t* Words(uint64_t offset) const { return arena_.data() + offset; }
+
+  static uint64_t Hash(const std::vector<uint64_t>& key) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ key.size();
+    for (const uint64_t w : key) {
+      h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+      h ^= h >> 29;
+    }
+    h ^= h >> 32;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 29;
+    return h;
+  }
+
+  void Grow() {
+    std::vector<uint32_t> slots(slots_.size() * 2, 0);
+    const size_t mask = slots.size() - 1;
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      size_t i = groups_[g].hash & mask;
+      while (slots[i] != 0) i = (i + 1) & mask;
+      slots[i] = static_cast<uint32_t>(g + 1);
+    }
+    slots_.swap(slots);
+  }
+
+  std::vector<uint64_t> arena_;
+  std::vector<Group> groups_;
+  std::vector<Record> records_;
+  std::vector<uint32_t> slots_;  // 0 = empty, else index into groups_ + 1
+};
+
+// A bitset that keeps, for a compact cache key, the number of leading
+// all-ones words and the end of its non-zero words: linearized operations
+// are mostly a prefix (in invoke order) plus a short window after it.
+class FrontierBits {
+ public:
+  explicit FrontierBits(size_t bits) : words_((bits + 63) / 64, 0) {}
+
+  void Set(size_t i) {
+    const size_t w = i / 64;
+    words_[w] |= uint64_t{1} << (i % 64);
+    if (w + 1 > end_) end_ = w + 1;
+    while (full_ < words_.size() && words_[full_] == ~uint64_t{0}) ++full_;
+  }
+
+  bool Test(size_t i) const { return (words_[i / 64] >> (i % 64)) & 1; }
+
+  void Clear(size_t i) {
+    const size_t w = i / 64;
+    words_[w] &= ~(uint64_t{1} << (i % 64));
+    if (w < full_) full_ = w;
+    while (end_ > 0 && words_[end_ - 1] == 0) --end_;
+  }
+
+  // Appends an unambiguous encoding: (full, end) then words [full, end).
+  void AppendKey(std::vector<uint64_t>* key) const {
+    key->push_back(static_cast<uint64_t>(full_) | (static_cast<uint64_t>(end_) << 32));
+    for (size_t w = full_; w < end_; ++w) key->push_back(words_[w]);
+  }
+
+ private:
+  std::vector<uint64_t> words_;
+  size_t full_ = 0;  // words_[0, full_) are all ones
+  size_t end_ = 0;   // words_[end_, ...) are all zero
+};
+
+// A doubly linked list over nodes 1..n with sentinel 0, supporting removal
+// and re-insertion in LIFO order (Knuth's dancing links).
+struct Links {
+  std::vector<int32_t> prev;
+  std::vector<int32_t> next;
+
+  // Links 0 -> order[0] -> order[1] ... -> 0.
+  void Init(const std::vector<int32_t>& order, size_t nodes) {
+    prev.assign(nodes + 1, 0);
+    next.assign(nodes + 1, 0);
+    int32_t last = 0;
+    for (const int32_t n : order) {
+      next[last] = n;
+      prev[n] = last;
+      last = n;
+    }
+    next[last] = 0;
+    prev[0] = last;
+  }
+  void Remove(int32_t n) {
+    next[prev[n]] = next[n];
+    prev[next[n]] = prev[n];
+  }
+  void Restore(int32_t n) {
+    next[prev[n]] = n;
+    prev[next[n]] = n;
+  }
+};
+
+// ---------------------------------------------------------------------------
+// The search over one key.
+
+enum class Verdict { kLinearizable, kViolation, kUnknown };
+
+// Where the search got furthest before failing.
+struct Longest {
+  int64_t required_done = -1;
+  std::vector<int32_t> prefix;   // indices into the key's ops, in linearization order
+  std::vector<int32_t> blocked;  // required ops that could not come next
+  std::vector<int32_t> optional_pending;
+  int32_t state = kAbsent;
+};
+
+class KeySearch {
+ public:
+  // required[i] must be linearized; optional lists hold indeterminate ops:
+  // interchangeable deletes, interchangeable unobserved writes, and the rest.
+  KeySearch(const std::vector<KeyOp>& ops, std::vector<int32_t> required,
+            std::vector<int32_t> deletes, std::vector<int32_t> unobserved_writes,
+            std::vector<int32_t> others, int64_t max_states)
+      : ops_(ops),
+        required_(std::move(required)),
+        max_states_(max_states),
+        required_bits_(required_.size()),
+        other_bits_(others.size()) {
+    // Required list: node 1+2i is required_[i]'s call, 2+2i its return.
+    std::vector<std::tuple<int64_t, int, int32_t>> events;
+    for (size_t i = 0; i < required_.size(); ++i) {
+      const KeyOp& op = ops_[required_[i]];
+      events.emplace_back(op.invoke_ns, 0, static_cast<int32_t>(1 + 2 * i));
+      events.emplace_back(op.return_ns, 1, static_cast<int32_t>(2 + 2 * i));
+    }
+    std::sort(events.begin(), events.end());
+    std::vector<int32_t> order;
+    node_time_.assign(2 * required_.size() + 1, 0);
+    for (const auto& [time, kind, node] : events) {
+      order.push_back(node);
+      node_time_[node] = time;
+    }
+    required_links_.Init(order, 2 * required_.size());
+    InitOptional(std::move(deletes), &deletes_);
+    InitOptional(std::move(unobserved_writes), &unobserved_writes_);
+    InitOptional(std::move(others), &others_);
+    for (size_t n = 1; n <= others_.ops.size(); ++n) {
+      const KeyOp& op = ops_[others_.ops[n - 1]];
+      if (op.kind == StepKind::kCasMaybe) {
+        others_cas_by_expected_[op.a].push_back(static_cast<int32_t>(n));
+      }
+    }
+  }
+
+  Verdict Run();
+  int64_t states_explored() const { return static_cast<int64_t>(cache_.size()); }
+  const Longest& longest() const { return longest_; }
+  void DebugDump() const { cache_.DebugDump(); }
+
+ private:
+  struct OptionalList {
+    std::vector<int32_t> ops;  // node n (1-based) is ops[n - 1]; sorted by invoke
+    Links links;
+  };
+  // Where the search is at a configuration: just arrived, trying the
+  // required candidates, then the optional ones, then going back.
+  enum Step : uint8_t { kArrive, kRequired, kDeletes, kUnobservedWrites, kOthers, kBacktrack };
+  enum OpKind : uint8_t { kRequiredOp, kDeleteOp, kUnobservedWriteOp, kOtherOp };
+  struct Frame {
+    OpKind kind;
+    bool forced;     // the only move tried at its configuration
+    int32_t node;    // in the list of its kind
+    int64_t handle;  // of the configuration it led to, in cache_
+    int32_t state_before;
+    int64_t first_return_ns;  // for optional ops: the window they were tried in
+  };
+
+  void InitOptional(std::vector<int32_t> ops, OptionalList* list) {
+    std::sort(ops.begin(), ops.end(), [&](int32_t x, int32_t y) {
+      return std::make_pair(ops_[x].invoke_ns, x) < std::make_pair(ops_[y].invoke_ns, y);
+    });
+    std::vector<int32_t> order;
+    for (size_t n = 1; n <= ops.size(); ++n) order.push_back(static_cast<int32_t>(n));
+    list->links.Init(order, ops.size());
+    list->ops = std::move(ops);
+  }
+
+  static bool IsCall(int32_t node) { return node % 2 == 1; }
+  int32_t RequiredIndex(int32_t node) const { return (node - 1) / 2; }
+
+  // Records the configuration after the change just made, and its handle for
+  // the frame about to be pushed; false (the caller then undoes the change)
+  // when it was explored before or is dominated by a failed one.
+  bool Enter(int32_t state, bool after_optional) {
+    key_.clear();
+    key_.push_back(static_cast<uint32_t>(state) | (uint64_t{after_optional} << 32));
+    required_bits_.AppendKey(&key_);
+    others_key_.clear();
+    other_bits_.AppendKey(&others_key_);
+    entered_ = cache_.Enter(key_, static_cast<uint32_t>(deletes_done_),
+                            static_cast<uint32_t>(unobserved_writes_done_), others_key_);
+    if (getenv("CHKDBG3") && entered_ >= 0) { static std::map<std::string,long> hist; static long cnt; 
+      std::string k = absl::StrCat(after_optional ? "A" : "R", " d", deletes_done_, " u", unobserved_writes_done_, " o", others_key_.size());
+      hist[k]++; if (++cnt % 500000 == 0) { for (auto& [a,b] : hist) if (b > 5000) fprintf(stderr, "%s: %ld\n", a.c_str(), b); fprintf(stderr, "----\n"); } }
+    return entered_ >= 0;
+  }
+
+  void RecordLongest(int32_t state, int64_t first_return_ns);
+
+  // What the required candidates of the current configuration need from the
+  // register, for Useful.
+  void ComputeWanted() {
+    wanted_states_.clear();
+    failed_cas_expected_.clear();
+    for (int32_t n = required_links_.next[0]; IsCall(n); n = required_links_.next[n]) {
+      const KeyOp& op = ops_[required_[RequiredIndex(n)]];
+      if (op.kind == StepKind::kRead || op.kind == StepKind::kCasOk) {
+        wanted_states_.push_back(op.a);
+      } else if (op.kind == StepKind::kCasFailed) {
+        failed_cas_expected_.push_back(op.a);
+      }
+    }
+  }
+
+  // Whether an optional operation leaving the register in `state` could be
+  // followed by an operation that depends on the register (the only kind that
+  // may follow an optional one; see Overwrites): a required read or cas of
+  // the window, or a pending optional cas. Otherwise the configuration it
+  // leads to is a dead end, and is not even recorded.
+  bool Useful(int32_t state, int64_t first_return_ns) const {
+    for (const int32_t a : wanted_states_) {
+      if (a == state) return true;
+    }
+    for (const int32_t a : failed_cas_expected_) {
+      if (a != state) return true;
+    }
+    const auto it = others_cas_by_expected_.find(state);
+    if (it == others_cas_by_expected_.end()) return false;
+    for (const int32_t n : it->second) {
+      if (!other_bits_.Test(n - 1) && ops_[others_.ops[n - 1]].invoke_ns <= first_return_ns) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  const std::vector<KeyOp>& ops_;
+  const std::vector<int32_t> required_;
+  const int64_t max_states_;
+
+  Links required_links_;
+  std::vector<int64_t> node_time_;
+  OptionalList deletes_, unobserved_writes_, others_;
+  FrontierBits required_bits_;
+  FrontierBits other_bits_;
+  int64_t required_done_ = 0;
+  int64_t deletes_done_ = 0;
+  int64_t unobserved_writes_done_ = 0;
+  std::vector<Frame> stack_;
+  ConfigCache cache_;
+  std::vector<uint64_t> key_;
+  std::vector<uint64_t> others_key_;
+  std::unordered_map<int32_t, std::vector<int32_t>> others_cas_by_expected_;  // nodes of others_
+  std::vector<int32_t> wanted_states_;
+  std::vector<int32_t> failed_cas_expected_;
+  int64_t entered_ = -1;  // the handle of the configuration Enter recorded
+  Longest longest_;
+};
+
+Verdict KeySearch::Run() {
+  const int64_t required_count = static_cast<int64_t>(required_.size());
+  int32_t state = kAbsent;
+  Step step = kArrive;
+  int32_t node = 0;
+  int64_t first_return_ns = 0;  // valid from kDeletes to kBacktrack
+  int32_t next_state = 0;
+  // Whether the last operation linearized is optional: then the next one must
+  // depend on the register (see Overwrites).
+  bool after_optional = false;
+  // Linearizes required op `n` (a call node) if the cache allows; true then.
+  auto push_required = [&](int32_t n, bool forced) {
+    const int32_t i = RequiredIndex(n);
+    required_bits_.Set(i);
+    if (!Enter(next_state, false)) {
+      required_bits_.Clear(i);
+      return false;
+    }
+    stack_.push_back(Frame{kRequiredOp, forced, n, entered_, state, 0});
+    state = next_state;
+    after_optional = false;
+    ++required_done_;
+    required_links_.Remove(n);
+    required_links_.Remove(n + 1);
+    return true;
+  };
+  while (required_done_ < required_count) {
+    if (static_cast<int64_t>(cache_.size()) > max_states_) return Verdict::kUnknown;
+    switch (step) {
+      case kArrive: {
+        // A new configuration. The candidates are the calls before the first
+        // return in the list. If a read (or a cas that did not swap) can come
+        // next, it is the only move to try: it leaves the register as it is,
+        // so any linearization from here can be reordered to take it first.
+        step = kRequired;
+        node = required_links_.next[0];
+        for (int32_t n = node; IsCall(n); n = required_links_.next[n]) {
+          const KeyOp& op = ops_[required_[RequiredIndex(n)]];
+          if ((op.kind == StepKind::kRead || op.kind == StepKind::kCasFailed) &&
+              Apply(op, false, state, &next_state)) {
+            step = push_required(n, true) ? kArrive : kBacktrack;
+            break;
+          }
+        }
+        continue;
+      }
+      case kRequired: {
+        if (!IsCall(node)) {
+          first_return_ns = node_time_[node];
+          ComputeWanted();
+          step = after_optional ? kOthers : kDeletes;
+          node = others_.links.next[0];
+          continue;
+        }
+        const KeyOp& op = ops_[required_[RequiredIndex(node)]];
+        if ((!after_optional || !Overwrites(op)) && Apply(op, false, state, &next_state) &&
+            push_required(node, false)) {
+          step = kArrive;
+          continue;
+        }
+        node = required_links_.next[node];
+        continue;
+      }
+      case kDeletes:
+      case kUnobservedWrites: {
+        // Only the earliest-invoked pending one: they are interchangeable.
+        const bool deletes = step == kDeletes;
+        OptionalList& list = deletes ? deletes_ : unobserved_writes_;
+        int64_t& done = deletes ? deletes_done_ : unobserved_writes_done_;
+        const int32_t n = list.links.next[0];
+        if (n != 0 && ops_[list.ops[n - 1]].invoke_ns <= first_return_ns &&
+            Apply(ops_[list.ops[n - 1]], true, state, &next_state) &&
+            Useful(next_state, first_return_ns)) {
+          ++done;
+          if (Enter(next_state, true)) {
+            stack_.push_back(
+                Frame{deletes ? kDeleteOp : kUnobservedWriteOp, false, n, entered_, state,
+                      first_return_ns});
+            state = next_state;
+            after_optional = true;
+            list.links.Remove(n);
+            step = kArrive;
+            continue;
+          }
+          --done;
+        }
+        step = deletes ? kUnobservedWrites : kOthers;
+        node = others_.links.next[0];
+        continue;
+      }
+      case kOthers: {
+        if (node == 0 || ops_[others_.ops[node - 1]].invoke_ns > first_return_ns) {
+          step = kBacktrack;
+          continue;
+        }
+        const KeyOp& op = ops_[others_.ops[node - 1]];
+        if ((!after_optional || !Overwrites(op)) && Apply(op, true, state, &next_state) &&
+            Useful(next_state, first_return_ns)) {
+          other_bits_.Set(node - 1);
+          if (Enter(next_state, true)) {
+            stack_.push_back(Frame{kOtherOp, false, node, entered_, state, first_return_ns});
+            state = next_state;
+            after_optional = true;
+            others_.links.Remove(node);
+            step = kArrive;
+            continue;
+          }
+          other_bits_.Clear(node - 1);
+        }
+        node = others_.links.next[node];
+        continue;
+      }
+      case kBacktrack: {
+        // Every candidate failed here.
+        if (required_done_ > longest_.required_done) RecordLongest(state, first_return_ns);
+        if (getenv("CHKDBG2") && cache_.size() % 100000 == 0) fprintf(stderr, "  states=%zu depth=%lld longest=%lld stack=%zu del=%lld unobs=%lld\n", cache_.size(), (long long)required_done_, (long long)longest_.required_done, stack_.size(), (long long)deletes_done_, (long long)unobserved_writes_done_);
+        if (stack_.empty()) return Verdict::kViolation;
+        const Frame frame = stack_.back();
+        stack_.pop_back();
+        cache_.MarkFailed(frame.handle);
+        state = frame.state_before;
+        first_return_ns = frame.first_return_ns;
+        after_optional = !stack_.empty() && stack_.back().kind != kRequiredOp;
+        switch (frame.kind) {
+          case kRequiredOp:
+            required_links_.Restore(frame.node + 1);
+            required_links_.Restore(frame.node);
+            required_bits_.Clear(RequiredIndex(frame.node));
+            --required_done_;
+            step = kRequired;
+            node = required_links_.next[frame.node];
+            break;
+          case kDeleteOp:
+            deletes_.links.Restore(frame.node);
+            --deletes_done_;
+            step = kUnobservedWrites;
+            break;
+          case kUnobservedWriteOp:
+            unobserved_writes_.links.Restore(frame.node);
+            --unobserved_writes_done_;
+            step = kOthers;
+            node = others_.links.next[0];
+            break;
+          case kOtherOp:
+            others_.links.Restore(frame.node);
+            other_bits_.Clear(frame.node - 1);
+            step = kOthers;
+            node = others_.links.next[frame.node];
+            break;
+        }
+        // A forced move was the only one tried: its parent failed too.
+        if (frame.forced) step = kBacktrack;
+        if (step == kUnobservedWrites || step == kOthers) ComputeWanted();
+        continue;
+      }
+    }
+  }
+  return Verdict::kLinearizable;
+}
+
+void KeySearch::RecordLongest(int32_t state, int64_t first_return_ns) {
+  longest_.required_done = required_done_;
+  longest_.state = state;
+  longest_.prefix.clear();
+  for (const Frame& f : stack_) {
+    switch (f.kind) {
+      case kRequiredOp:
+        longest_.prefix.push_back(required_[RequiredIndex(f.node)]);
+        break;
+      case kDeleteOp:
+        longest_.prefix.push_back(deletes_.ops[f.node - 1]);
+        break;
+      case kUnobservedWriteOp:
+        longest_.prefix.push_back(unobserved_writes_.ops[f.node - 1]);
+        break;
+      case kOtherOp:
+        longest_.prefix.push_back(others_.ops[f.node - 1]);
+        break;
+    }
+  }
+  longest_.blocked.clear();
+  for (int32_t n = required_links_.next[0]; n != 0; n = required_links_.next[n]) {
+    if (IsCall(n)) {
+      longest_.blocked.push_back(required_[RequiredIndex(n)]);
+    } else {
+      // The first return: its operation had to come next at the latest.
+      const int32_t op = required_[RequiredIndex(n)];
+      if (std::find(longest_.blocked.begin(), longest_.blocked.end(), op) ==
+          longest_.blocked.end()) {
+        longest_.blocked.push_back(op);
+      }
+      break;
+    }
+  }
+  longest_.optional_pending.clear();
+  for (const OptionalList* list : {&deletes_, &unobserved_writes_, &others_}) {
+    for (int32_t n = list->links.next[0]; n != 0; n = list->links.next[n]) {
+      const int32_t op = list->ops[n - 1];
+      if (ops_[op].invoke_ns <= first_return_ns) longest_.optional_pending.push_back(op);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Preparing a key's operations, and explaining a violation.
+
+struct PreparedKey {
+  std::vector<KeyOp> ops;
+  std::vector<int32_t> required, deletes, unobserved_writes, others;
+  int64_t origin_ns = 0;
+};
+
+PreparedKey Prepare(const std::vector<const Operation*>& history) {
+  PreparedKey out;
+  out.origin_ns = history.empty() ? 0 : history.front()->invoke_ns;
+  for (const Operation* op : history) out.origin_ns = std::min(out.origin_ns, op->invoke_ns);
+
+  // Which values are referenced (read or compared against), and which
+  // operations (ok or indeterminate, never failed) write each value.
+  std::set<std::string> referenced;
+  std::unordered_map<std::string, std::vector<const Operation*>> writers;
+  bool any_ok_failed_cas = false;
+  for (const Operation* op : history) {
+    if (op->outcome == Outcome::kFailed) continue;
+    const bool ok = op->outcome == Outcome::kOk;
+    if (op->type == OpType::kRead && ok && op->read_value.has_value()) {
+      referenced.insert(*op->read_value);
+    }
+    if (op->type == OpType::kCas && op->expected.has_value()) referenced.insert(*op->expected);
+    if (op->type == OpType::kCas && ok && !op->cas_succeeded) any_ok_failed_cas = true;
+    const bool writes = op->type == OpType::kWrite ||
+                        (op->type == OpType::kCas && (!ok || op->cas_succeeded));
+    if (writes && op->value.has_value()) writers[*op->value].push_back(op);
+  }
+  bool unique_values = true;
+  for (const auto& [value, ops] : writers) unique_values = unique_values && ops.size() == 1;
+
+  // Observations: a value an ok read returned, or an ok cas swapped away,
+  // must have been written before that operation completed. With unique
+  // values, an indeterminate write or cas of an observed value therefore took
+  // effect (a cas: succeeded) by that deadline, and such a cas in turn
+  // observes its expected value: propagate to a fixpoint (a chain per value).
+  struct Observation {
+    int64_t deadline_ns;
+    const Operation* by;
+  };
+  std::unordered_map<std::string, Observation> observed;
+  std::vector<std::string> work;
+  auto observe = [&](const std::string& v, int64_t deadline_ns, const Operation* by) {
+    auto [it, inserted] = observed.emplace(v, Observation{deadline_ns, by});
+    if (!inserted && deadline_ns >= it->second.deadline_ns) return;
+    it->second = Observation{deadline_ns, by};
+    work.push_back(v);
+  };
+  for (const Operation* op : history) {
+    if (op->outcome != Outcome::kOk) continue;
+    if (op->type == OpType::kRead && op->read_value.has_value()) {
+      observe(*op->read_value, op->complete_ns, op);
+    }
+    if (op->type == OpType::kCas && op->cas_succeeded && op->expected.has_value()) {
+      observe(*op->expected, op->complete_ns, op);
+    }
+  }
+  while (unique_values && !work.empty()) {
+    const std::string v = work.back();
+    work.pop_back();
+    auto w = writers.find(v);
+    if (w == writers.end()) continue;
+    const Operation* writer = w->second.front();
+    if (writer->outcome == Outcome::kIndeterminate && writer->type == OpType::kCas &&
+        writer->expected.has_value()) {
+      observe(*writer->expected, observed[v].deadline_ns, writer);
+    }
+  }
+
+  std::map<std::string, int32_t> ids;
+  for (const std::string& v : referenced) {
+    ids.emplace(v, kFirstValue + static_cast<int32_t>(ids.size()));
+  }
+  auto id_of = [&](const std::optional<std::string>& v) -> int32_t {
+    if (!v.has_value()) return kAbsent;
+    auto it = ids.find(*v);
+    return it == ids.end() ? kUnobserved : it->second;
+  };
+
+  for (const Operation* op : history) {
+    if (op->outcome == Outcome::kFailed) continue;
+    KeyOp k;
+    k.op = op;
+    k.invoke_ns = op->invoke_ns;
+    k.return_ns = op->complete_ns;
+    const auto index = static_cast<int32_t>(out.ops.size());
+    if (op->outcome == Outcome::kOk) {
+      switch (op->type) {
+        case OpType::kRead:
+          k.kind = StepKind::kRead;
+          k.a = id_of(op->read_value);
+          break;
+        case OpType::kWrite:
+          k.kind = StepKind::kWrite;
+          k.a = id_of(op->value);
+          break;
+        case OpType::kDelete:
+          k.kind = StepKind::kDelete;
+          break;
+        case OpType::kCas:
+          k.kind = op->cas_succeeded ? StepKind::kCasOk : StepKind::kCasFailed;
+          k.a = id_of(op->expected);
+          k.b = id_of(op->value);
+          break;
+      }
+      out.ops.push_back(k);
+      out.required.push_back(index);
+      continue;
+    }
+    // Indeterminate.
+    k.return_ns = kNeverCompleted;
+    if (op->type == OpType::kRead) continue;
+    if (op->type == OpType::kDelete) {
+      k.kind = StepKind::kDelete;
+      out.ops.push_back(k);
+      out.deletes.push_back(index);
+      continue;
+    }
+    const bool is_cas = op->type == OpType::kCas;
+    k.kind = is_cas ? StepKind::kCasMaybe : StepKind::kWrite;
+    k.a = is_cas ? id_of(op->expected) : id_of(op->value);
+    k.b = is_cas ? id_of(op->value) : 0;
+    const auto seen = op->value.has_value() ? observed.find(*op->value) : observed.end();
+    if (unique_values && seen != observed.end()) {
+      // It took effect (a cas: succeeded) before its value was observed.
+      k.kind = is_cas ? StepKind::kCasOk : StepKind::kWrite;
+      k.return_ns = seen->second.deadline_ns;
+      k.observer = seen->second.by;
+      out.ops.push_back(k);
+      out.required.push_back(index);
+    } else if (unique_values && seen == observed.end() && !any_ok_failed_cas) {
+      // Whether it took effect is invisible: until the next write the
+      // register would hold a value that nothing reads or swaps away.
+      continue;
+    } else {
+      out.ops.push_back(k);
+      if (!is_cas && k.a == kUnobserved) {
+        out.unobserved_writes.push_back(index);
+      } else {
+        out.others.push_back(index);
+      }
+    }
+  }
+  // Required ops in invoke order: the order of the bits in the cache key.
+  std::sort(out.required.begin(), out.required.end(), [&](int32_t x, int32_t y) {
+    return std::make_tuple(out.ops[x].invoke_ns, out.ops[x].return_ns, x) <
+           std::make_tuple(out.ops[y].invoke_ns, out.ops[y].return_ns, y);
+  });
+  return out;
+}
+
+// The value an operation leaves in the register, if it changes it.
+std::optional<std::optional<std::string>> Written(const KeyOp& k) {
+  switch (k.kind) {
+    case StepKind::kWrite:
+    case StepKind::kCasOk:
+    case StepKind::kCasMaybe:
+      return k.op->value;
+    case StepKind::kDelete:
+      return std::optional<std::string>();
+    case StepKind::kRead:
+    case StepKind::kCasFailed:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+class Explainer {
+ public:
+  Explainer(const std::vector<const Operation*>& history, const PreparedKey& prepared)
+      : history_(history), prepared_(prepared) {}
+
+  Violation Explain(const std::string& key, const Longest& longest) const;
+
+ private:
+  // "'v1' (written by #3)", "'zz' (written by no operation that took effect)".
+  std::string DescribeValue(const std::optional<std::string>& v) const {
+    if (!v.has_value()) return "absent";
+    std::vector<std::string> by;
+    std::vector<std::string> failed_by;
+    for (const Operation* op : history_) {
+      if ((op->type == OpType::kWrite || op->type == OpType::kCas) && op->value == v) {
+        (op->outcome == Outcome::kFailed ? failed_by : by).push_back(absl::StrCat("#", op->id));
+      }
+    }
+    if (!by.empty()) return absl::StrCat(FormatValue(v), " (written by ", absl::StrJoin(by, ", "), ")");
+    if (!failed_by.empty()) {
+      return absl::StrCat(FormatValue(v), " (written only by failed ",
+                          absl::StrJoin(failed_by, ", "), ")");
+    }
+    return absl::StrCat(FormatValue(v), " (written by no operation)");
+  }
+
+  // "; #5, its only writer, was invoked after it completed" when no writer
+  // of `v` was invoked before `reader` completed.
+  std::string WrittenTooLate(const Operation& reader, const std::optional<std::string>& v) const {
+    if (!v.has_value()) return "";
+    std::vector<std::string> late;
+    for (const Operation* op : history_) {
+      if ((op->type == OpType::kWrite || op->type == OpType::kCas) && op->value == v &&
+          op->outcome != Outcome::kFailed) {
+        if (op->invoke_ns <= reader.complete_ns) return "";
+        late.push_back(absl::StrCat("#", op->id));
+      }
+    }
+    if (late.empty()) return "";
+    return absl::StrCat("; ", absl::StrJoin(late, ", "), late.size() == 1 ? ", its writer," : ", its writers,",
+                        " invoked only after it completed");
+  }
+
+  std::string Line(const KeyOp& k) const { return FormatOperation(*k.op, prepared_.origin_ns); }
+
+  const std::vector<const Operation*>& history_;
+  const PreparedKey& prepared_;
+};
+
+Violation Explainer::Explain(const std::string& key, const Longest& longest) const {
+  constexpr size_t kPrefixShown = 5;
+  constexpr size_t kPrefixIds = 3;
+  constexpr size_t kOptionalShown = 8;
+  const std::vector<KeyOp>& ops = prepared_.ops;
+  Violation v;
+  v.key = key;
+
+  // The register after the prefix, and who wrote it.
+  std::optional<std::string> current;
+  const KeyOp* writer = nullptr;
+  for (const int32_t i : longest.prefix) {
+    if (auto w = Written(ops[i])) {
+      current = *w;
+      writer = &ops[i];
+    }
+  }
+  const std::string current_text =
+      writer == nullptr ? "absent (no operation changed it yet)"
+                        : absl::StrCat(FormatValue(current), " (left by #", writer->op->id, ")");
+
+  std::string& out = v.explanation;
+  absl::StrAppend(&out, "key ", FormatValue(key), ": not linearizable\n");
+  absl::StrAppend(&out, "longest linearizable prefix found: ", longest.prefix.size(),
+                  " operations (", longest.required_done, " of ", prepared_.required.size(),
+                  " that must take effect); times relative to the key's first operation\n");
+  const size_t shown = std::min(kPrefixShown, longest.prefix.size());
+  if (shown < longest.prefix.size()) {
+    absl::StrAppend(&out, "  ... ", longest.prefix.size() - shown, " earlier operations\n");
+  }
+  for (size_t j = longest.prefix.size() - shown; j < longest.prefix.size(); ++j) {
+    absl::StrAppend(&out, "  ", Line(ops[longest.prefix[j]]), "\n");
+  }
+  absl::StrAppend(&out, "register after it: ", current_text, "\n");
+  absl::StrAppend(&out, "none of these can come next:\n");
+  int32_t state = longest.state;
+  for (const int32_t i : longest.blocked) {
+    const KeyOp& k = ops[i];
+    v.op_ids.push_back(k.op->id);
+    absl::StrAppend(&out, "  ", Line(k), "\n      ");
+    int32_t next = 0;
+    if (k.observer != nullptr && k.return_ns < k.invoke_ns) {
+      absl::StrAppend(&out, "indeterminate, yet its value was observed by #", k.observer->id,
+                      ", which completed before it was invoked\n");
+      continue;
+    }
+    if (k.observer != nullptr) {
+      absl::StrAppend(&out, "(indeterminate, but #", k.observer->id,
+                      " observed its value, so it took effect) ");
+    }
+    if (Apply(k, false, state, &next)) {
+      absl::StrAppend(&out, "could come next, but then the rest cannot be linearized\n");
+      continue;
+    }
+    switch (k.kind) {
+      case StepKind::kRead:
+        absl::StrAppend(&out, "reads ", DescribeValue(k.op->read_value),
+                        ", but the register holds ", current_text,
+                        WrittenTooLate(*k.op, k.op->read_value), "\n");
+        break;
+      case StepKind::kCasOk:
+        absl::StrAppend(&out, "swapped expecting ", DescribeValue(k.op->expected),
+                        ", but the register holds ", current_text,
+                        WrittenTooLate(*k.op, k.op->expected), "\n");
+        break;
+      case StepKind::kCasFailed:
+        absl::StrAppend(&out, "did not swap, but the register holds ", current_text,
+                        ", the expected value\n");
+        break;
+      default:
+        absl::StrAppend(&out, "cannot be applied\n");
+        break;
+    }
+  }
+  if (!longest.optional_pending.empty()) {
+    absl::StrAppend(&out, "indeterminate operations that could also have taken effect here (tried):");
+    for (size_t j = 0; j < longest.optional_pending.size() && j < kOptionalShown; ++j) {
+      absl::StrAppend(&out, " #", ops[longest.optional_pending[j]].op->id);
+    }
+    if (longest.optional_pending.size() > kOptionalShown) absl::StrAppend(&out, " ...");
+    absl::StrAppend(&out, "\n");
+  }
+  auto add_id = [&](int64_t id) {
+    if (std::find(v.op_ids.begin(), v.op_ids.end(), id) == v.op_ids.end()) v.op_ids.push_back(id);
+  };
+  const size_t ids = std::min(kPrefixIds, longest.prefix.size());
+  for (size_t j = longest.prefix.size() - ids; j < longest.prefix.size(); ++j) {
+    add_id(ops[longest.prefix[j]].op->id);
+  }
+  if (writer != nullptr) add_id(writer->op->id);
+  return v;
+}
+
+}  // namespace
+
+CheckResult CheckLinearizable(const History& history, const CheckOptions& options) {
+  std::map<std::string, std::vector<const Operation*>> by_key;
+  for (const Operation& op : history) by_key[op.key].push_back(&op);
+  CheckResult result;
+  for (const auto& [key, ops] : by_key) {
+    const PreparedKey prepared = Prepare(ops);
+    KeySearch search(prepared.ops, prepared.required, prepared.deletes,
+                     prepared.unobserved_writes, prepared.others, options.max_states_per_key);
+    const Verdict verdict = search.Run();
+    if (getenv("CHKDBG4")) search.DebugDump();
+    if (getenv("CHKDBG")) fprintf(stderr, "DBG key %s ops=%zu req=%zu del=%zu unobs=%zu others=%zu longest=%lld\n", key.c_str(), prepared.ops.size(), prepared.required.size(), prepared.deletes.size(), prepared.unobserved_writes.size(), prepared.others.size(), (long long)search.longest().required_done);
+    KeyResult key_result;
+    key_result.key = key;
+    key_result.linearizable = verdict == Verdict::kLinearizable;
+    key_result.unknown = verdict == Verdict::kUnknown;
+    key_result.states_explored = search.states_explored();
+    key_result.ops = ops.size();
+    result.keys.push_back(key_result);
+    if (verdict == Verdict::kViolation || getenv("CHKDBG")) {
+      result.violations.push_back(Explainer(ops, prepared).Explain(key, search.longest()));
+    }
+  }
+  return result;
+}
+
+}  // namespace raftkv::chaos
