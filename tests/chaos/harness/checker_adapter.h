@@ -1,8 +1,6 @@
 // The harness's one door to the checker library (tests/chaos/checker:
-// history I/O, linearizability, lost writes). When the harness is built
-// without it (RAFTKV_CHAOS_HAVE_CHECKER undefined), SaveHistory writes the
-// history itself and CheckHistory reports available == false, which fails the
-// run: a run that was not checked never passes.
+// history I/O, linearizability, lost writes). A run whose history could not
+// be checked (available == false) never passes.
 //
 // Threads: pure functions (the checker's own threading, if any, is its own).
 #pragma once
