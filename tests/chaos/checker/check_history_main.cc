@@ -123,9 +123,8 @@ int Main(int argc, char** argv) {
                           : key.unknown    ? "UNKNOWN (search budget exhausted)"
                                            : "NOT LINEARIZABLE";
     if (key.unknown) ++unknown;
-    std::printf("key %s: %s (%zu operations, %lld states explored)\n",
-                FormatValue(key.key).c_str(), verdict, key.ops,
-                static_cast<long long>(key.states_explored));
+    std::printf("key %s: %s (%zu operations, %lld states explored)\n", FormatValue(key.key).c_str(),
+                verdict, key.ops, static_cast<long long>(key.states_explored));
   }
   for (const Violation& v : result.violations) std::printf("\n%s", v.explanation.c_str());
 

@@ -31,9 +31,8 @@ History Generate(const benchmark::State& state) {
 // w2 before it, itself preceded by a completed write w1, return w1's value.
 void PlantStaleRead(History& history) {
   auto changes = [](const Operation& op) {
-    return op.outcome == Outcome::kOk &&
-           (op.type == OpType::kWrite || op.type == OpType::kDelete ||
-            (op.type == OpType::kCas && op.cas_succeeded));
+    return op.outcome == Outcome::kOk && (op.type == OpType::kWrite || op.type == OpType::kDelete ||
+                                          (op.type == OpType::kCas && op.cas_succeeded));
   };
   for (auto r = history.rbegin(); r != history.rend(); ++r) {
     if (r->key != "k0" || r->type != OpType::kRead || r->outcome != Outcome::kOk) continue;

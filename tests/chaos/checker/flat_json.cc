@@ -91,8 +91,9 @@ class Parser {
       return value;
     }
     if (c == '{' || c == '[') {
-      return Error(absl::StrCat("member ", Quote(name), ": nested objects and arrays are not "
-                                                        "supported"));
+      return Error(absl::StrCat("member ", Quote(name),
+                                ": nested objects and arrays are not "
+                                "supported"));
     }
     return Error(absl::StrCat("member ", Quote(name), ": not a JSON value"));
   }
@@ -231,9 +232,7 @@ class Parser {
 
 }  // namespace
 
-absl::StatusOr<Object> ParseObject(absl::string_view text) {
-  return Parser(text).ParseTopLevel();
-}
+absl::StatusOr<Object> ParseObject(absl::string_view text) { return Parser(text).ParseTopLevel(); }
 
 std::string Quote(absl::string_view s) {
   std::string out;

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
-#include <optional>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <utility>
 #include <vector>
@@ -70,9 +70,9 @@ absl::Status OperationFromJson(const json::Object& object, Operation* op) {
   for (const auto& [name, value] : object) {
     auto want = [&](Kind kind, bool nullable) -> absl::Status {
       if (value.kind == kind || (nullable && value.kind == Kind::kNull)) return absl::OkStatus();
-      return absl::InvalidArgumentError(absl::StrCat("member \"", name, "\": expected ",
-                                                     json::KindName(kind), nullable ? " or null" : "",
-                                                     ", got ", json::KindName(value.kind)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("member \"", name, "\": expected ", json::KindName(kind),
+                       nullable ? " or null" : "", ", got ", json::KindName(value.kind)));
     };
     auto optional_string = [&]() -> std::optional<std::string> {
       if (value.kind == Kind::kNull) return std::nullopt;
@@ -101,8 +101,9 @@ absl::Status OperationFromJson(const json::Object& object, Operation* op) {
       } else if (value.string == "cas") {
         op->type = OpType::kCas;
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("member \"type\": ", json::Quote(value.string),
-                                                       " is not one of read, write, delete, cas"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("member \"type\": ", json::Quote(value.string),
+                         " is not one of read, write, delete, cas"));
       }
       seen_type = true;
     } else if (name == "key") {
@@ -130,9 +131,9 @@ absl::Status OperationFromJson(const json::Object& object, Operation* op) {
       } else if (value.string == "indeterminate") {
         op->outcome = Outcome::kIndeterminate;
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("member \"outcome\": ",
-                                                       json::Quote(value.string),
-                                                       " is not one of ok, failed, indeterminate"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("member \"outcome\": ", json::Quote(value.string),
+                         " is not one of ok, failed, indeterminate"));
       }
       seen_outcome = true;
     } else if (name == "invoke_ns") {
@@ -150,8 +151,8 @@ absl::Status OperationFromJson(const json::Object& object, Operation* op) {
     }
   }
   const std::pair<bool, const char*> required[] = {
-      {seen_id, "id"},         {seen_process, "process"}, {seen_type, "type"},
-      {seen_key, "key"},       {seen_outcome, "outcome"}, {seen_invoke, "invoke_ns"},
+      {seen_id, "id"},   {seen_process, "process"}, {seen_type, "type"},
+      {seen_key, "key"}, {seen_outcome, "outcome"}, {seen_invoke, "invoke_ns"},
   };
   for (const auto& [seen, name] : required) {
     if (!seen) return absl::InvalidArgumentError(absl::StrCat("missing member \"", name, "\""));
@@ -196,8 +197,7 @@ absl::Status Malformed(const Operation& op, absl::string_view what) {
 absl::Status WriteHistory(const History& history, const std::string& path) {
   std::FILE* file = std::fopen(path.c_str(), "wb");
   if (file == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
+    return absl::UnavailableError(absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
   }
   bool ok = true;
   for (const Operation& op : history) {
@@ -210,8 +210,8 @@ absl::Status WriteHistory(const History& history, const std::string& path) {
   const int saved_errno = errno;
   const bool closed = std::fclose(file) == 0;
   if (!ok || !closed) {
-    return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ",
-                                               std::strerror(ok ? errno : saved_errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(ok ? errno : saved_errno)));
   }
   return absl::OkStatus();
 }
@@ -250,8 +250,8 @@ std::string FormatValue(const std::optional<std::string>& value) {
 std::string FormatOperation(const Operation& op) { return FormatOperation(op, 0); }
 
 std::string FormatOperation(const Operation& op, int64_t origin_ns) {
-  std::string out = absl::StrCat("#", op.id, " p", op.process, " ", TypeName(op.type), " ",
-                                 Printable(op.key));
+  std::string out =
+      absl::StrCat("#", op.id, " p", op.process, " ", TypeName(op.type), " ", Printable(op.key));
   switch (op.type) {
     case OpType::kRead:
     case OpType::kDelete:
@@ -266,7 +266,8 @@ std::string FormatOperation(const Operation& op, int64_t origin_ns) {
   absl::StrAppend(&out, " -> ", OutcomeName(op.outcome));
   if (op.outcome == Outcome::kOk) {
     if (op.type == OpType::kRead) absl::StrAppend(&out, "(", FormatValue(op.read_value), ")");
-    if (op.type == OpType::kCas) absl::StrAppend(&out, op.cas_succeeded ? "(swapped)" : "(not swapped)");
+    if (op.type == OpType::kCas)
+      absl::StrAppend(&out, op.cas_succeeded ? "(swapped)" : "(not swapped)");
   }
   absl::StrAppend(&out, " [", Seconds(op.invoke_ns, origin_ns), ", ",
                   Seconds(op.complete_ns, origin_ns), "]");
@@ -301,9 +302,9 @@ absl::Status CheckWellFormed(const History& history) {
     if (op.type == OpType::kWrite || op.type == OpType::kCas) {
       auto [w, fresh] = writer_of.emplace(*op.value, &op);
       if (!fresh) {
-        return Malformed(op, absl::StrCat("value ", FormatValue(op.value),
-                                          " is written twice (also by ",
-                                          FormatOperation(*w->second), ")"));
+        return Malformed(
+            op, absl::StrCat("value ", FormatValue(op.value), " is written twice (also by ",
+                             FormatOperation(*w->second), ")"));
       }
     }
     by_process[op.process].push_back(&op);
@@ -315,9 +316,10 @@ absl::Status CheckWellFormed(const History& history) {
     for (size_t i = 1; i < ops.size(); ++i) {
       const Operation& prev = *ops[i - 1];
       if (ops[i]->invoke_ns < prev.complete_ns || prev.complete_ns == kNeverCompleted) {
-        return Malformed(*ops[i], absl::StrCat("process ", process,
-                                               " has two operations outstanding at once (the other: ",
-                                               FormatOperation(prev), ")"));
+        return Malformed(*ops[i],
+                         absl::StrCat("process ", process,
+                                      " has two operations outstanding at once (the other: ",
+                                      FormatOperation(prev), ")"));
       }
     }
   }

@@ -7,9 +7,9 @@
 
 #include <algorithm>
 #include <functional>
-#include <set>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -96,8 +96,8 @@ bool BruteForceLinearizable(const History& history) {
 bool ReferenceLinearizable(const History& history) {
   std::vector<const Operation*> ops;
   for (const Operation& op : history) {
-    if (op.outcome == Outcome::kOk || (op.outcome == Outcome::kIndeterminate &&
-                                       op.type != OpType::kRead)) {
+    if (op.outcome == Outcome::kOk ||
+        (op.outcome == Outcome::kIndeterminate && op.type != OpType::kRead)) {
       ops.push_back(&op);
     }
   }
@@ -230,9 +230,9 @@ TEST(LinearizabilityRandomTest, AgreesWithBruteForceOnSmallHistories) {
     }
     const bool expected = BruteForceLinearizable(history);
     const CheckResult result = CheckLinearizable(history);
-    ASSERT_EQ(result.ok(), expected) << "seed " << seed << "\n"
-                                     << Dump(history)
-                                     << (result.ok() ? "" : result.violations[0].explanation);
+    ASSERT_EQ(result.ok(), expected)
+        << "seed " << seed << "\n"
+        << Dump(history) << (result.ok() ? "" : result.violations[0].explanation);
     (expected ? linearizable : not_linearizable)++;
   }
   // Both verdicts are well represented.
@@ -269,9 +269,9 @@ TEST(LinearizabilityRandomTest, AgreesWithAPlainSearchOnMediumHistories) {
     }
     const bool expected = ReferenceLinearizable(history);
     const CheckResult result = CheckLinearizable(history);
-    ASSERT_EQ(result.ok(), expected) << "seed " << seed << "\n"
-                                     << Dump(history)
-                                     << (result.ok() ? "" : result.violations[0].explanation);
+    ASSERT_EQ(result.ok(), expected)
+        << "seed " << seed << "\n"
+        << Dump(history) << (result.ok() ? "" : result.violations[0].explanation);
     (expected ? linearizable : not_linearizable)++;
   }
   EXPECT_GT(linearizable, kSeeds / 5);
@@ -285,7 +285,10 @@ struct Shape {
 
 TEST(LinearizabilityRandomTest, SimulatedRegisterHistoriesAreAccepted) {
   const Shape shapes[] = {
-      {300, 1, 3, 0.0}, {500, 1, 6, 0.05}, {1000, 3, 8, 0.03}, {2000, 5, 10, 0.02},
+      {300, 1, 3, 0.0},
+      {500, 1, 6, 0.05},
+      {1000, 3, 8, 0.03},
+      {2000, 5, 10, 0.02},
   };
   for (const Shape& shape : shapes) {
     for (uint64_t seed = 1; seed <= 20; ++seed) {
@@ -317,9 +320,8 @@ int64_t MutateToStaleRead(History& history, Rng& rng) {
     if (history[i].type == OpType::kRead && history[i].outcome == Outcome::kOk) reads.push_back(i);
   }
   auto changes = [](const Operation& op) {
-    return op.outcome == Outcome::kOk &&
-           (op.type == OpType::kWrite || op.type == OpType::kDelete ||
-            (op.type == OpType::kCas && op.cas_succeeded));
+    return op.outcome == Outcome::kOk && (op.type == OpType::kWrite || op.type == OpType::kDelete ||
+                                          (op.type == OpType::kCas && op.cas_succeeded));
   };
   for (int attempt = 0; attempt < 100 && !reads.empty(); ++attempt) {
     Operation& read = history[reads[rng.Uniform(reads.size())]];

@@ -74,7 +74,7 @@ History SimulateRegisterHistory(const RandomHistoryOptions& options) {
   struct Client {
     int64_t next_invoke_ns = 0;
     int process = 0;
-    std::optional<size_t> last_op;   // its previous ok operation, if any
+    std::optional<size_t> last_op;      // its previous ok operation, if any
     std::map<std::string, Value> seen;  // what it last saw of each key
   };
   std::vector<Client> clients(options.clients);
@@ -152,8 +152,8 @@ History SimulateRegisterHistory(const RandomHistoryOptions& options) {
       op.outcome = Outcome::kIndeterminate;
       op.complete_ns = kNeverCompleted;
       if (rng.OneIn(2)) {
-        registers.Schedule(
-            uniform(op.invoke_ns, op.invoke_ns + options.max_indeterminate_delay_ns), index);
+        registers.Schedule(uniform(op.invoke_ns, op.invoke_ns + options.max_indeterminate_delay_ns),
+                           index);
       }
       client.process = next_process++;  // the harness's rule: a new process
       client.seen.clear();
