@@ -10,7 +10,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "src/common/status_macros.h"
 #include "tests/chaos/checker/history_io.h"
 
 namespace raftkv::chaos {
@@ -19,7 +18,7 @@ namespace {
 // ---------------------------------------------------------------------------
 // The per-key model, over interned values.
 
-// Register states. Values that some operation observes (an ok read's result,
+// Register states. Values that some operation refers to (an ok read's result,
 // a cas's expected value) get their own id from kFirstValue on; every other
 // value maps to kUnobserved: no operation can tell them apart.
 constexpr int32_t kAbsent = 0;
@@ -42,8 +41,8 @@ struct KeyOp {
   int32_t b = 0;
   int64_t invoke_ns = 0;
   int64_t return_ns = 0;  // kNeverCompleted for optional operations
-  // For an indeterminate write/cas made required because an ok operation
-  // observed its value: the observer that completed first.
+  // For an indeterminate write/cas made required because its value was
+  // observed: the observer that bounds when it took effect.
   const Operation* observer = nullptr;
 };
 
@@ -75,44 +74,105 @@ bool Apply(const KeyOp& op, bool optional, int32_t state, int32_t* next) {
 }
 
 // Whether `op` sets the register whatever it held. Right after an optional
-// operation, such an operation is not tried: it would erase the optional one's
-// effect before anything depended on it, and leaving the optional one out
-// (or using it later: it has no deadline) gives the same result. So optional
-// operations are linearized just in time, right before an operation that
-// depends on the register: a read, a cas.
+// operation, such an operation is not tried: it would erase the optional
+// one's effect before anything depended on it, and leaving the optional one
+// out (or using it later: it has no deadline) gives the same result. So
+// optional operations are linearized just in time, right before an operation
+// that depends on the register: a read, a cas.
 bool Overwrites(const KeyOp& op) {
   return op.kind == StepKind::kWrite || op.kind == StepKind::kDelete;
 }
 
 // ---------------------------------------------------------------------------
+// Search state encodings.
+
+// A bitset that keeps, for a compact cache key, the number of leading
+// all-ones words and the end of its non-zero words: linearized operations
+// are mostly a prefix (in invoke order) plus a short window after it.
+class FrontierBits {
+ public:
+  explicit FrontierBits(size_t bits) : words_((bits + 63) / 64, 0) {}
+
+  void Set(size_t i) {
+    const size_t w = i / 64;
+    words_[w] |= uint64_t{1} << (i % 64);
+    if (w + 1 > end_) end_ = w + 1;
+    while (full_ < words_.size() && words_[full_] == ~uint64_t{0}) ++full_;
+  }
+
+  void Clear(size_t i) {
+    const size_t w = i / 64;
+    words_[w] &= ~(uint64_t{1} << (i % 64));
+    if (w < full_) full_ = w;
+    while (end_ > 0 && words_[end_ - 1] == 0) --end_;
+  }
+
+  // Appends an unambiguous encoding: (full, end) then words [full, end).
+  void AppendKey(std::vector<uint64_t>* key) const {
+    key->push_back(static_cast<uint64_t>(full_) | (static_cast<uint64_t>(end_) << 32));
+    for (size_t w = full_; w < end_; ++w) key->push_back(words_[w]);
+  }
+
+ private:
+  std::vector<uint64_t> words_;
+  size_t full_ = 0;  // words_[0, full_) are all ones
+  size_t end_ = 0;   // words_[end_, ...) are all zero
+};
+
+// A doubly linked list over nodes 1..n with sentinel 0, supporting removal
+// and re-insertion in LIFO order (Knuth's dancing links; Porcupine's
+// lift/unlift).
+struct Links {
+  std::vector<int32_t> prev;
+  std::vector<int32_t> next;
+
+  // Links 0 -> order[0] -> order[1] ... -> 0.
+  void Init(const std::vector<int32_t>& order, size_t nodes) {
+    prev.assign(nodes + 1, 0);
+    next.assign(nodes + 1, 0);
+    int32_t last = 0;
+    for (const int32_t n : order) {
+      next[last] = n;
+      prev[n] = last;
+      last = n;
+    }
+    next[last] = 0;
+    prev[0] = last;
+  }
+  void Remove(int32_t n) {
+    next[prev[n]] = next[n];
+    prev[next[n]] = prev[n];
+  }
+  void Restore(int32_t n) {
+    next[prev[n]] = n;
+    prev[next[n]] = n;
+  }
+};
+
+// ---------------------------------------------------------------------------
 // The cache of explored configurations.
 //
-// A configuration is (R, s, O): the required operations linearized, the
-// register state, and the optional (indeterminate) operations linearized:
-// how many of the interchangeable deletes and unobserved writes, and which
-// of the others. (R, s, O) is dominated by an explored, failed (R, s, O')
-// with O' a subset of O: every optional operation still pending after O is
-// pending after O' too (none has a deadline), so whatever follows the first
-// could follow the second. Without this, every pending indeterminate delete
-// would multiply the configurations behind each dead end.
+// A configuration is (R, s, U): the required operations linearized, the
+// register state, and how many operations of each class of optional
+// (indeterminate) operations were used (see KeySearch: the members of a class
+// are interchangeable, used earliest-invoked first). (R, s, U) is dominated by
+// an explored, failed (R, s, U') with U' <= U in every class: every optional
+// operation still available after U is available after U' too (none has a
+// deadline), so whatever follows the first could follow the second.
 //
 // Layout: an open-addressing hash table of (R, s) groups, their keys in one
-// arena of words; each group holds a list of O records.
+// arena of words; each group holds a list of U records, each U a sorted
+// sparse list of (class slot << 32 | count).
 
-// Word w of a FrontierBits encoding (see FrontierBits::AppendKey).
-uint64_t EncodedWord(const uint64_t* e, size_t w) {
-  const size_t full = e[0] & 0xffffffffu;
-  const size_t end = e[0] >> 32;
-  if (w < full) return ~uint64_t{0};
-  if (w < end) return e[1 + w - full];
-  return 0;
-}
-
-// Whether the set encoded by `a` is a subset of the one encoded by `b`.
-bool EncodedSubset(const uint64_t* a, const uint64_t* b) {
-  const size_t end = a[0] >> 32;
-  for (size_t w = 0; w < end; ++w) {
-    if ((EncodedWord(a, w) & ~EncodedWord(b, w)) != 0) return false;
+// Whether every count of `a` is <= the same class's count in `b`.
+bool CountsBelow(const uint64_t* a, size_t a_len, const uint64_t* b, size_t b_len) {
+  size_t j = 0;
+  for (size_t i = 0; i < a_len; ++i) {
+    const uint64_t slot = a[i] >> 32;
+    while (j < b_len && (b[j] >> 32) < slot) ++j;
+    if (j == b_len || (b[j] >> 32) != slot || (b[j] & 0xffffffffu) < (a[i] & 0xffffffffu)) {
+      return false;
+    }
   }
   return true;
 }
@@ -124,11 +184,9 @@ class ConfigCache {
   // Configurations recorded.
   size_t size() const { return records_.size(); }
 
-  // Records configuration (group, deletes, unobserved, others) and returns
-  // its handle, or -1 when it is already recorded or dominated by a failed
-  // one. `group` encodes (R, s); `others` is a FrontierBits encoding.
-  int64_t Enter(const std::vector<uint64_t>& group, uint32_t deletes, uint32_t unobserved,
-                const std::vector<uint64_t>& others) {
+  // Records configuration (group, counts) and returns its handle, or -1 when
+  // it is already recorded or dominated by a failed one.
+  int64_t Enter(const std::vector<uint64_t>& group, const std::vector<uint64_t>& counts) {
     const uint64_t hash = Hash(group);
     size_t mask = slots_.size() - 1;
     size_t i = hash & mask;
@@ -155,47 +213,40 @@ class ConfigCache {
     } else {
       for (int64_t r = groups_[g].first_record; r >= 0; r = records_[r].next) {
         const Record& old = records_[r];
-        const uint64_t* old_others = Words(old.others_offset);
-        const bool same = old.deletes == deletes && old.unobserved == unobserved &&
-                          old.others_len == others.size() &&
-                          std::equal(others.begin(), others.end(), old_others);
-        if (same) return -1;
-        if (old.failed && old.deletes <= deletes && old.unobserved <= unobserved &&
-            EncodedSubset(old_others, others.data())) {
+        const uint64_t* old_counts = Words(old.offset);
+        if (old.len == counts.size() && std::equal(counts.begin(), counts.end(), old_counts)) {
+          return -1;
+        }
+        if (old.failed && CountsBelow(old_counts, old.len, counts.data(), counts.size())) {
           return -1;
         }
       }
     }
-    records_.push_back(Record{deletes, unobserved, arena_.size(),
-                              static_cast<uint32_t>(others.size()), false,
+    records_.push_back(Record{arena_.size(), static_cast<uint32_t>(counts.size()), false, g,
                               groups_[g].first_record});
-    arena_.insert(arena_.end(), others.begin(), others.end());
+    arena_.insert(arena_.end(), counts.begin(), counts.end());
     groups_[g].first_record = static_cast<int64_t>(records_.size()) - 1;
     return groups_[g].first_record;
   }
 
-  void DebugDump() const {
-    size_t best = 0, best_len = 0;
-    std::map<size_t, size_t> lens;
-    for (size_t g = 0; g < groups_.size(); ++g) {
-      size_t len = 0;
-      for (int64_t r = groups_[g].first_record; r >= 0; r = records_[r].next) ++len;
-      lens[len]++;
-      if (len > best_len) { best_len = len; best = g; }
-    }
-    for (auto& [l, c] : lens) fprintf(stderr, "len %zu: %zu groups\n", l, c);
-    int shown = 0;
-    for (int64_t r = groups_[best].first_record; r >= 0 && shown < 40; r = records_[r].next, ++shown) {
-      const Record& rec = records_[r];
-      std::string bits;
-      const uint64_t* e = Words(rec.others_offset);
-      for (size_t w = 0; w < (e[0] >> 32); ++w) bits += absl::StrCat(" ", EncodedWord(e, w));
-      fprintf(stderr, "  d=%u u=%u failed=%d others full=%llu:%s\n", rec.deletes, rec.unobserved, rec.failed, (unsigned long long)(e[0] & 0xffffffff), bits.c_str());
+  // Every continuation of the configuration was tried and failed. The
+  // group's failed records that this one dominates are unlinked: it prunes
+  // all they did, so the lists stay short (Pareto-minimal failed records,
+  // plus those on the current path).
+  void MarkFailed(int64_t handle) {
+    Record& failed = records_[handle];
+    failed.failed = true;
+    const uint64_t* counts = Words(failed.offset);
+    int64_t* link = &groups_[failed.group].first_record;
+    while (*link >= 0) {
+      Record& r = records_[*link];
+      if (*link != handle && r.failed && CountsBelow(counts, failed.len, Words(r.offset), r.len)) {
+        *link = r.next;
+      } else {
+        link = &r.next;
+      }
     }
   }
-
-  // Every continuation of the configuration was tried and failed.
-  void MarkFailed(int64_t handle) { records_[handle].failed = true; }
 
  private:
   struct Group {
@@ -205,12 +256,11 @@ class ConfigCache {
     int64_t first_record;  // -1: none
   };
   struct Record {
-    uint32_t deletes;
-    uint32_t unobserved;
-    uint64_t others_offset;
-    uint32_t others_len;
+    uint64_t offset;  // into arena_
+    uint32_t len;
     bool failed;
-    int64_t next;  // next record of the group, -1 at the end
+    int64_t group;
+    int64_t next;  // the group's next record, -1 at the end
   };
 
   const uint64_t* Words(uint64_t offset) const { return arena_.data() + offset; }
@@ -244,70 +294,6 @@ class ConfigCache {
   std::vector<uint32_t> slots_;  // 0 = empty, else index into groups_ + 1
 };
 
-// A bitset that keeps, for a compact cache key, the number of leading
-// all-ones words and the end of its non-zero words: linearized operations
-// are mostly a prefix (in invoke order) plus a short window after it.
-class FrontierBits {
- public:
-  explicit FrontierBits(size_t bits) : words_((bits + 63) / 64, 0) {}
-
-  void Set(size_t i) {
-    const size_t w = i / 64;
-    words_[w] |= uint64_t{1} << (i % 64);
-    if (w + 1 > end_) end_ = w + 1;
-    while (full_ < words_.size() && words_[full_] == ~uint64_t{0}) ++full_;
-  }
-
-  bool Test(size_t i) const { return (words_[i / 64] >> (i % 64)) & 1; }
-
-  void Clear(size_t i) {
-    const size_t w = i / 64;
-    words_[w] &= ~(uint64_t{1} << (i % 64));
-    if (w < full_) full_ = w;
-    while (end_ > 0 && words_[end_ - 1] == 0) --end_;
-  }
-
-  // Appends an unambiguous encoding: (full, end) then words [full, end).
-  void AppendKey(std::vector<uint64_t>* key) const {
-    key->push_back(static_cast<uint64_t>(full_) | (static_cast<uint64_t>(end_) << 32));
-    for (size_t w = full_; w < end_; ++w) key->push_back(words_[w]);
-  }
-
- private:
-  std::vector<uint64_t> words_;
-  size_t full_ = 0;  // words_[0, full_) are all ones
-  size_t end_ = 0;   // words_[end_, ...) are all zero
-};
-
-// A doubly linked list over nodes 1..n with sentinel 0, supporting removal
-// and re-insertion in LIFO order (Knuth's dancing links).
-struct Links {
-  std::vector<int32_t> prev;
-  std::vector<int32_t> next;
-
-  // Links 0 -> order[0] -> order[1] ... -> 0.
-  void Init(const std::vector<int32_t>& order, size_t nodes) {
-    prev.assign(nodes + 1, 0);
-    next.assign(nodes + 1, 0);
-    int32_t last = 0;
-    for (const int32_t n : order) {
-      next[last] = n;
-      prev[n] = last;
-      last = n;
-    }
-    next[last] = 0;
-    prev[0] = last;
-  }
-  void Remove(int32_t n) {
-    next[prev[n]] = next[n];
-    prev[next[n]] = prev[n];
-  }
-  void Restore(int32_t n) {
-    next[prev[n]] = n;
-    prev[next[n]] = n;
-  }
-};
-
 // ---------------------------------------------------------------------------
 // The search over one key.
 
@@ -322,79 +308,75 @@ struct Longest {
   int32_t state = kAbsent;
 };
 
+// Optional operations are grouped into classes of interchangeable ones: same
+// kind and same (interned) arguments, hence the same effect, and no deadline;
+// so only the earliest-invoked unused member of a class is ever tried, and a
+// configuration records how many of each class were used. With unique values
+// the count of a class of cas expecting an observed value e is not recorded:
+// it follows from (R, state), since such a cas applies only while the
+// register holds e, which happens once (e has one writer) and ends as the cas
+// applies.
+struct OptionalClass {
+  std::vector<int32_t> ops;  // indices into the key's ops, sorted by invoke
+  int32_t used = 0;          // ops[0, used) are linearized
+  int32_t slot = -1;         // in the cache key, or -1 when implied
+};
+
 class KeySearch {
  public:
-  // required[i] must be linearized; optional lists hold indeterminate ops:
-  // interchangeable deletes, interchangeable unobserved writes, and the rest.
   KeySearch(const std::vector<KeyOp>& ops, std::vector<int32_t> required,
-            std::vector<int32_t> deletes, std::vector<int32_t> unobserved_writes,
-            std::vector<int32_t> others, int64_t max_states)
-      : ops_(ops),
-        required_(std::move(required)),
-        max_states_(max_states),
-        required_bits_(required_.size()),
-        other_bits_(others.size()) {
-    // Required list: node 1+2i is required_[i]'s call, 2+2i its return.
-    std::vector<std::tuple<int64_t, int, int32_t>> events;
-    for (size_t i = 0; i < required_.size(); ++i) {
-      const KeyOp& op = ops_[required_[i]];
-      events.emplace_back(op.invoke_ns, 0, static_cast<int32_t>(1 + 2 * i));
-      events.emplace_back(op.return_ns, 1, static_cast<int32_t>(2 + 2 * i));
-    }
-    std::sort(events.begin(), events.end());
-    std::vector<int32_t> order;
-    node_time_.assign(2 * required_.size() + 1, 0);
-    for (const auto& [time, kind, node] : events) {
-      order.push_back(node);
-      node_time_[node] = time;
-    }
-    required_links_.Init(order, 2 * required_.size());
-    InitOptional(std::move(deletes), &deletes_);
-    InitOptional(std::move(unobserved_writes), &unobserved_writes_);
-    InitOptional(std::move(others), &others_);
-    for (size_t n = 1; n <= others_.ops.size(); ++n) {
-      const KeyOp& op = ops_[others_.ops[n - 1]];
-      if (op.kind == StepKind::kCasMaybe) {
-        others_cas_by_expected_[op.a].push_back(static_cast<int32_t>(n));
-      }
-    }
-  }
+            const std::vector<int32_t>& optional, bool unique_values, int64_t max_states);
 
   Verdict Run();
   int64_t states_explored() const { return static_cast<int64_t>(cache_.size()); }
   const Longest& longest() const { return longest_; }
-  void DebugDump() const { cache_.DebugDump(); }
 
  private:
-  struct OptionalList {
-    std::vector<int32_t> ops;  // node n (1-based) is ops[n - 1]; sorted by invoke
-    Links links;
-  };
   // Where the search is at a configuration: just arrived, trying the
   // required candidates, then the optional ones, then going back.
-  enum Step : uint8_t { kArrive, kRequired, kDeletes, kUnobservedWrites, kOthers, kBacktrack };
-  enum OpKind : uint8_t { kRequiredOp, kDeleteOp, kUnobservedWriteOp, kOtherOp };
+  enum Step : uint8_t { kArrive, kRequired, kOptional, kBacktrack };
   struct Frame {
-    OpKind kind;
+    bool optional;
     bool forced;     // the only move tried at its configuration
-    int32_t node;    // in the list of its kind
+    int32_t node;    // required: its call node; optional: its class
+    int32_t cursor;  // optional: its position among the candidate classes
     int64_t handle;  // of the configuration it led to, in cache_
     int32_t state_before;
-    int64_t first_return_ns;  // for optional ops: the window they were tried in
+    int64_t first_return_ns;  // optional: the window it was tried in
   };
-
-  void InitOptional(std::vector<int32_t> ops, OptionalList* list) {
-    std::sort(ops.begin(), ops.end(), [&](int32_t x, int32_t y) {
-      return std::make_pair(ops_[x].invoke_ns, x) < std::make_pair(ops_[y].invoke_ns, y);
-    });
-    std::vector<int32_t> order;
-    for (size_t n = 1; n <= ops.size(); ++n) order.push_back(static_cast<int32_t>(n));
-    list->links.Init(order, ops.size());
-    list->ops = std::move(ops);
-  }
 
   static bool IsCall(int32_t node) { return node % 2 == 1; }
   int32_t RequiredIndex(int32_t node) const { return (node - 1) / 2; }
+
+  // The optional classes worth trying in `state`: those that apply whatever
+  // the register holds, then the cas classes expecting `state`.
+  int32_t CandidateClass(int32_t state, int32_t cursor) const {
+    const auto unconditional = static_cast<int32_t>(unconditional_classes_.size());
+    if (cursor < unconditional) return unconditional_classes_[cursor];
+    const auto it = cas_classes_by_expected_.find(state);
+    if (it == cas_classes_by_expected_.end()) return -1;
+    const auto i = static_cast<size_t>(cursor - unconditional);
+    return i < it->second.size() ? it->second[i] : -1;
+  }
+
+  // The next unused member of class `c` if it was invoked in the window.
+  int32_t Available(int32_t c, int64_t first_return_ns) const {
+    const OptionalClass& k = classes_[c];
+    if (k.used == static_cast<int32_t>(k.ops.size())) return -1;
+    const int32_t op = k.ops[k.used];
+    return ops_[op].invoke_ns <= first_return_ns ? op : -1;
+  }
+
+  void SetUsed(int32_t c, int32_t used) {
+    OptionalClass& k = classes_[c];
+    k.used = used;
+    if (k.slot < 0) return;
+    if (used == 0) {
+      counted_.erase(c);
+    } else {
+      counted_.insert(c);
+    }
+  }
 
   // Records the configuration after the change just made, and its handle for
   // the frame about to be pushed; false (the caller then undoes the change)
@@ -403,54 +385,44 @@ class KeySearch {
     key_.clear();
     key_.push_back(static_cast<uint32_t>(state) | (uint64_t{after_optional} << 32));
     required_bits_.AppendKey(&key_);
-    others_key_.clear();
-    other_bits_.AppendKey(&others_key_);
-    entered_ = cache_.Enter(key_, static_cast<uint32_t>(deletes_done_),
-                            static_cast<uint32_t>(unobserved_writes_done_), others_key_);
-    if (getenv("CHKDBG3") && entered_ >= 0) { static std::map<std::string,long> hist; static long cnt; 
-      std::string k = absl::StrCat(after_optional ? "A" : "R", " d", deletes_done_, " u", unobserved_writes_done_, " o", others_key_.size());
-      hist[k]++; if (++cnt % 500000 == 0) { for (auto& [a,b] : hist) if (b > 5000) fprintf(stderr, "%s: %ld\n", a.c_str(), b); fprintf(stderr, "----\n"); } }
+    counts_.clear();
+    for (const int32_t c : counted_) {
+      counts_.push_back((static_cast<uint64_t>(classes_[c].slot) << 32) |
+                        static_cast<uint32_t>(classes_[c].used));
+    }
+    entered_ = cache_.Enter(key_, counts_);
     return entered_ >= 0;
   }
 
-  void RecordLongest(int32_t state, int64_t first_return_ns);
-
   // What the required candidates of the current configuration need from the
   // register, for Useful.
-  void ComputeWanted() {
-    wanted_states_.clear();
-    failed_cas_expected_.clear();
-    for (int32_t n = required_links_.next[0]; IsCall(n); n = required_links_.next[n]) {
-      const KeyOp& op = ops_[required_[RequiredIndex(n)]];
-      if (op.kind == StepKind::kRead || op.kind == StepKind::kCasOk) {
-        wanted_states_.push_back(op.a);
-      } else if (op.kind == StepKind::kCasFailed) {
-        failed_cas_expected_.push_back(op.a);
-      }
-    }
-  }
-
+  void ComputeWanted();
   // Whether an optional operation leaving the register in `state` could be
   // followed by an operation that depends on the register (the only kind that
-  // may follow an optional one; see Overwrites): a required read or cas of
-  // the window, or a pending optional cas. Otherwise the configuration it
-  // leads to is a dead end, and is not even recorded.
-  bool Useful(int32_t state, int64_t first_return_ns) const {
-    for (const int32_t a : wanted_states_) {
-      if (a == state) return true;
-    }
-    for (const int32_t a : failed_cas_expected_) {
-      if (a != state) return true;
-    }
-    const auto it = others_cas_by_expected_.find(state);
-    if (it == others_cas_by_expected_.end()) return false;
-    for (const int32_t n : it->second) {
-      if (!other_bits_.Test(n - 1) && ops_[others_.ops[n - 1]].invoke_ns <= first_return_ns) {
-        return true;
-      }
-    }
-    return false;
+  // may follow an optional one; see Overwrites): a required read or cas of the
+  // window, or an optional cas. Otherwise the configuration it leads to is a
+  // dead end, and is not even recorded.
+  bool Useful(int32_t state, int64_t first_return_ns) const;
+  // Whether spending an unconditional write of an unobserved value can be
+  // skipped: an optional cas class of the same effect is available. Using the
+  // cas instead leaves the write for later, where it can do whatever the cas
+  // could (it applies in any state), so it is never worse.
+  bool UnobservedWriteRedundant(int32_t state, int64_t first_return_ns) const;
+
+  // Whether a required candidate write or delete of the window leaves the
+  // register in `state`. Then an optional write or delete to the same state
+  // is not tried: using the required one now and the optional one where the
+  // required one would have gone instead is never worse (the optional one has
+  // no deadline and the same effect).
+  bool RequiredDoesTheSame(int32_t state) const {
+    return std::find(required_results_.begin(), required_results_.end(), state) !=
+           required_results_.end();
   }
+  static int32_t next_state_of(const KeyOp& op) {
+    return op.kind == StepKind::kDelete ? kAbsent : op.a;
+  }
+
+  void RecordLongest(int32_t state, int64_t first_return_ns);
 
   const std::vector<KeyOp>& ops_;
   const std::vector<int32_t> required_;
@@ -458,29 +430,125 @@ class KeySearch {
 
   Links required_links_;
   std::vector<int64_t> node_time_;
-  OptionalList deletes_, unobserved_writes_, others_;
   FrontierBits required_bits_;
-  FrontierBits other_bits_;
   int64_t required_done_ = 0;
-  int64_t deletes_done_ = 0;
-  int64_t unobserved_writes_done_ = 0;
+
+  std::vector<OptionalClass> classes_;
+  std::vector<int32_t> unconditional_classes_;
+  std::unordered_map<int32_t, std::vector<int32_t>> cas_classes_by_expected_;
+  std::set<int32_t> counted_;  // classes with a slot and used > 0
+
+  std::vector<int32_t> wanted_states_;
+  std::vector<int32_t> failed_cas_expected_;
+  std::vector<int32_t> required_results_;  // states required candidate writes/deletes leave
+
   std::vector<Frame> stack_;
   ConfigCache cache_;
   std::vector<uint64_t> key_;
-  std::vector<uint64_t> others_key_;
-  std::unordered_map<int32_t, std::vector<int32_t>> others_cas_by_expected_;  // nodes of others_
-  std::vector<int32_t> wanted_states_;
-  std::vector<int32_t> failed_cas_expected_;
+  std::vector<uint64_t> counts_;
   int64_t entered_ = -1;  // the handle of the configuration Enter recorded
   Longest longest_;
 };
+
+KeySearch::KeySearch(const std::vector<KeyOp>& ops, std::vector<int32_t> required,
+                     const std::vector<int32_t>& optional, bool unique_values, int64_t max_states)
+    : ops_(ops),
+      required_(std::move(required)),
+      max_states_(max_states),
+      required_bits_(required_.size()) {
+  // Required list: node 1+2i is required_[i]'s call, 2+2i its return.
+  std::vector<std::tuple<int64_t, int, int32_t>> events;
+  for (size_t i = 0; i < required_.size(); ++i) {
+    const KeyOp& op = ops_[required_[i]];
+    events.emplace_back(op.invoke_ns, 0, static_cast<int32_t>(1 + 2 * i));
+    events.emplace_back(op.return_ns, 1, static_cast<int32_t>(2 + 2 * i));
+  }
+  std::sort(events.begin(), events.end());
+  std::vector<int32_t> order;
+  node_time_.assign(2 * required_.size() + 1, 0);
+  for (const auto& [time, kind, node] : events) {
+    order.push_back(node);
+    node_time_[node] = time;
+  }
+  required_links_.Init(order, 2 * required_.size());
+
+  // Optional classes, by (kind, a, b).
+  std::map<std::tuple<StepKind, int32_t, int32_t>, int32_t> class_of;
+  std::vector<int32_t> sorted = optional;
+  std::sort(sorted.begin(), sorted.end(), [&](int32_t x, int32_t y) {
+    return std::make_pair(ops_[x].invoke_ns, x) < std::make_pair(ops_[y].invoke_ns, y);
+  });
+  int32_t slots = 0;
+  for (const int32_t i : sorted) {
+    const KeyOp& op = ops_[i];
+    const auto key = std::make_tuple(op.kind, op.kind == StepKind::kDelete ? 0 : op.a,
+                                     op.kind == StepKind::kCasMaybe ? op.b : 0);
+    auto [it, inserted] = class_of.emplace(key, static_cast<int32_t>(classes_.size()));
+    if (inserted) {
+      OptionalClass k;
+      const bool implied = unique_values && op.kind == StepKind::kCasMaybe && op.a >= kFirstValue;
+      k.slot = implied ? -1 : slots++;
+      classes_.push_back(k);
+      if (op.kind == StepKind::kCasMaybe) {
+        cas_classes_by_expected_[op.a].push_back(it->second);
+      } else {
+        unconditional_classes_.push_back(it->second);
+      }
+    }
+    classes_[it->second].ops.push_back(i);
+  }
+}
+
+void KeySearch::ComputeWanted() {
+  wanted_states_.clear();
+  failed_cas_expected_.clear();
+  required_results_.clear();
+  for (int32_t n = required_links_.next[0]; IsCall(n); n = required_links_.next[n]) {
+    const KeyOp& op = ops_[required_[RequiredIndex(n)]];
+    if (op.kind == StepKind::kRead || op.kind == StepKind::kCasOk) {
+      wanted_states_.push_back(op.a);
+    } else if (op.kind == StepKind::kCasFailed) {
+      failed_cas_expected_.push_back(op.a);
+    } else if (op.kind == StepKind::kWrite) {
+      required_results_.push_back(op.a);
+    } else if (op.kind == StepKind::kDelete) {
+      required_results_.push_back(kAbsent);
+    }
+  }
+}
+
+bool KeySearch::Useful(int32_t state, int64_t first_return_ns) const {
+  for (const int32_t a : wanted_states_) {
+    if (a == state) return true;
+  }
+  for (const int32_t a : failed_cas_expected_) {
+    if (a != state) return true;
+  }
+  const auto it = cas_classes_by_expected_.find(state);
+  if (it == cas_classes_by_expected_.end()) return false;
+  for (const int32_t c : it->second) {
+    if (Available(c, first_return_ns) >= 0) return true;
+  }
+  return false;
+}
+
+bool KeySearch::UnobservedWriteRedundant(int32_t state, int64_t first_return_ns) const {
+  const auto it = cas_classes_by_expected_.find(state);
+  if (it == cas_classes_by_expected_.end()) return false;
+  for (const int32_t c : it->second) {
+    const int32_t op = Available(c, first_return_ns);
+    if (op >= 0 && ops_[op].b == kUnobserved) return true;
+  }
+  return false;
+}
 
 Verdict KeySearch::Run() {
   const int64_t required_count = static_cast<int64_t>(required_.size());
   int32_t state = kAbsent;
   Step step = kArrive;
-  int32_t node = 0;
-  int64_t first_return_ns = 0;  // valid from kDeletes to kBacktrack
+  int32_t node = 0;             // kRequired: the candidate call node
+  int32_t cursor = 0;           // kOptional: the candidate class position (CandidateClass)
+  int64_t first_return_ns = 0;  // valid from kOptional on
   int32_t next_state = 0;
   // Whether the last operation linearized is optional: then the next one must
   // depend on the register (see Overwrites).
@@ -493,7 +561,7 @@ Verdict KeySearch::Run() {
       required_bits_.Clear(i);
       return false;
     }
-    stack_.push_back(Frame{kRequiredOp, forced, n, entered_, state, 0});
+    stack_.push_back(Frame{false, forced, n, 0, entered_, state, 0});
     state = next_state;
     after_optional = false;
     ++required_done_;
@@ -522,11 +590,11 @@ Verdict KeySearch::Run() {
         continue;
       }
       case kRequired: {
-        if (!IsCall(node)) {
+        if (!IsCall(node)) {  // the first return: the window ends here
           first_return_ns = node_time_[node];
           ComputeWanted();
-          step = after_optional ? kOthers : kDeletes;
-          node = others_.links.next[0];
+          step = kOptional;
+          cursor = 0;
           continue;
         }
         const KeyOp& op = ops_[required_[RequiredIndex(node)]];
@@ -538,96 +606,60 @@ Verdict KeySearch::Run() {
         node = required_links_.next[node];
         continue;
       }
-      case kDeletes:
-      case kUnobservedWrites: {
-        // Only the earliest-invoked pending one: they are interchangeable.
-        const bool deletes = step == kDeletes;
-        OptionalList& list = deletes ? deletes_ : unobserved_writes_;
-        int64_t& done = deletes ? deletes_done_ : unobserved_writes_done_;
-        const int32_t n = list.links.next[0];
-        if (n != 0 && ops_[list.ops[n - 1]].invoke_ns <= first_return_ns &&
-            Apply(ops_[list.ops[n - 1]], true, state, &next_state) &&
-            Useful(next_state, first_return_ns)) {
-          ++done;
-          if (Enter(next_state, true)) {
-            stack_.push_back(
-                Frame{deletes ? kDeleteOp : kUnobservedWriteOp, false, n, entered_, state,
-                      first_return_ns});
-            state = next_state;
-            after_optional = true;
-            list.links.Remove(n);
-            step = kArrive;
-            continue;
-          }
-          --done;
-        }
-        step = deletes ? kUnobservedWrites : kOthers;
-        node = others_.links.next[0];
-        continue;
-      }
-      case kOthers: {
-        if (node == 0 || ops_[others_.ops[node - 1]].invoke_ns > first_return_ns) {
+      case kOptional: {
+        const int32_t c = CandidateClass(state, cursor);
+        if (c < 0) {
           step = kBacktrack;
           continue;
         }
-        const KeyOp& op = ops_[others_.ops[node - 1]];
-        if ((!after_optional || !Overwrites(op)) && Apply(op, true, state, &next_state) &&
-            Useful(next_state, first_return_ns)) {
-          other_bits_.Set(node - 1);
-          if (Enter(next_state, true)) {
-            stack_.push_back(Frame{kOtherOp, false, node, entered_, state, first_return_ns});
-            state = next_state;
-            after_optional = true;
-            others_.links.Remove(node);
-            step = kArrive;
-            continue;
+        const int32_t i = Available(c, first_return_ns);
+        if (i >= 0) {
+          const KeyOp& op = ops_[i];
+          const bool skip = (after_optional && Overwrites(op)) ||
+                            (Overwrites(op) && RequiredDoesTheSame(next_state_of(op))) ||
+                            (op.kind == StepKind::kWrite && op.a == kUnobserved &&
+                             UnobservedWriteRedundant(state, first_return_ns));
+          if (!skip && Apply(op, true, state, &next_state) && Useful(next_state, first_return_ns)) {
+            const int32_t used = classes_[c].used;
+            SetUsed(c, used + 1);
+            if (Enter(next_state, true)) {
+              stack_.push_back(Frame{true, false, c, cursor, entered_, state, first_return_ns});
+              state = next_state;
+              after_optional = true;
+              step = kArrive;
+              continue;
+            }
+            SetUsed(c, used);
           }
-          other_bits_.Clear(node - 1);
         }
-        node = others_.links.next[node];
+        ++cursor;
         continue;
       }
       case kBacktrack: {
         // Every candidate failed here.
         if (required_done_ > longest_.required_done) RecordLongest(state, first_return_ns);
-        if (getenv("CHKDBG2") && cache_.size() % 100000 == 0) fprintf(stderr, "  states=%zu depth=%lld longest=%lld stack=%zu del=%lld unobs=%lld\n", cache_.size(), (long long)required_done_, (long long)longest_.required_done, stack_.size(), (long long)deletes_done_, (long long)unobserved_writes_done_);
         if (stack_.empty()) return Verdict::kViolation;
         const Frame frame = stack_.back();
         stack_.pop_back();
         cache_.MarkFailed(frame.handle);
         state = frame.state_before;
         first_return_ns = frame.first_return_ns;
-        after_optional = !stack_.empty() && stack_.back().kind != kRequiredOp;
-        switch (frame.kind) {
-          case kRequiredOp:
-            required_links_.Restore(frame.node + 1);
-            required_links_.Restore(frame.node);
-            required_bits_.Clear(RequiredIndex(frame.node));
-            --required_done_;
-            step = kRequired;
-            node = required_links_.next[frame.node];
-            break;
-          case kDeleteOp:
-            deletes_.links.Restore(frame.node);
-            --deletes_done_;
-            step = kUnobservedWrites;
-            break;
-          case kUnobservedWriteOp:
-            unobserved_writes_.links.Restore(frame.node);
-            --unobserved_writes_done_;
-            step = kOthers;
-            node = others_.links.next[0];
-            break;
-          case kOtherOp:
-            others_.links.Restore(frame.node);
-            other_bits_.Clear(frame.node - 1);
-            step = kOthers;
-            node = others_.links.next[frame.node];
-            break;
+        after_optional = !stack_.empty() && stack_.back().optional;
+        if (frame.optional) {
+          SetUsed(frame.node, classes_[frame.node].used - 1);
+          ComputeWanted();
+          step = kOptional;
+          cursor = frame.cursor + 1;
+        } else {
+          required_links_.Restore(frame.node + 1);
+          required_links_.Restore(frame.node);
+          required_bits_.Clear(RequiredIndex(frame.node));
+          --required_done_;
+          step = kRequired;
+          node = required_links_.next[frame.node];
         }
         // A forced move was the only one tried: its parent failed too.
         if (frame.forced) step = kBacktrack;
-        if (step == kUnobservedWrites || step == kOthers) ComputeWanted();
         continue;
       }
     }
@@ -639,43 +671,37 @@ void KeySearch::RecordLongest(int32_t state, int64_t first_return_ns) {
   longest_.required_done = required_done_;
   longest_.state = state;
   longest_.prefix.clear();
+  // Replays the classes' usage to name the optional ops in order.
+  std::vector<int32_t> replay_used(classes_.size(), 0);
   for (const Frame& f : stack_) {
-    switch (f.kind) {
-      case kRequiredOp:
-        longest_.prefix.push_back(required_[RequiredIndex(f.node)]);
-        break;
-      case kDeleteOp:
-        longest_.prefix.push_back(deletes_.ops[f.node - 1]);
-        break;
-      case kUnobservedWriteOp:
-        longest_.prefix.push_back(unobserved_writes_.ops[f.node - 1]);
-        break;
-      case kOtherOp:
-        longest_.prefix.push_back(others_.ops[f.node - 1]);
-        break;
+    if (f.optional) {
+      longest_.prefix.push_back(classes_[f.node].ops[replay_used[f.node]++]);
+    } else {
+      longest_.prefix.push_back(required_[RequiredIndex(f.node)]);
     }
   }
   longest_.blocked.clear();
   for (int32_t n = required_links_.next[0]; n != 0; n = required_links_.next[n]) {
+    const int32_t op = required_[RequiredIndex(n)];
     if (IsCall(n)) {
-      longest_.blocked.push_back(required_[RequiredIndex(n)]);
-    } else {
-      // The first return: its operation had to come next at the latest.
-      const int32_t op = required_[RequiredIndex(n)];
-      if (std::find(longest_.blocked.begin(), longest_.blocked.end(), op) ==
-          longest_.blocked.end()) {
-        longest_.blocked.push_back(op);
-      }
-      break;
+      longest_.blocked.push_back(op);
+      continue;
     }
+    // The first return: its operation had to come next at the latest.
+    if (std::find(longest_.blocked.begin(), longest_.blocked.end(), op) == longest_.blocked.end()) {
+      longest_.blocked.push_back(op);
+    }
+    break;
   }
   longest_.optional_pending.clear();
-  for (const OptionalList* list : {&deletes_, &unobserved_writes_, &others_}) {
-    for (int32_t n = list->links.next[0]; n != 0; n = list->links.next[n]) {
-      const int32_t op = list->ops[n - 1];
-      if (ops_[op].invoke_ns <= first_return_ns) longest_.optional_pending.push_back(op);
+  for (const OptionalClass& k : classes_) {
+    for (size_t j = static_cast<size_t>(k.used); j < k.ops.size(); ++j) {
+      if (ops_[k.ops[j]].invoke_ns > first_return_ns) break;
+      longest_.optional_pending.push_back(k.ops[j]);
     }
   }
+  std::sort(longest_.optional_pending.begin(), longest_.optional_pending.end(),
+            [&](int32_t x, int32_t y) { return ops_[x].op->id < ops_[y].op->id; });
 }
 
 // ---------------------------------------------------------------------------
@@ -683,7 +709,9 @@ void KeySearch::RecordLongest(int32_t state, int64_t first_return_ns) {
 
 struct PreparedKey {
   std::vector<KeyOp> ops;
-  std::vector<int32_t> required, deletes, unobserved_writes, others;
+  std::vector<int32_t> required;
+  std::vector<int32_t> optional;
+  bool unique_values = true;  // no value is written twice on the key
   int64_t origin_ns = 0;
 };
 
@@ -705,12 +733,13 @@ PreparedKey Prepare(const std::vector<const Operation*>& history) {
     }
     if (op->type == OpType::kCas && op->expected.has_value()) referenced.insert(*op->expected);
     if (op->type == OpType::kCas && ok && !op->cas_succeeded) any_ok_failed_cas = true;
-    const bool writes = op->type == OpType::kWrite ||
-                        (op->type == OpType::kCas && (!ok || op->cas_succeeded));
+    const bool writes =
+        op->type == OpType::kWrite || (op->type == OpType::kCas && (!ok || op->cas_succeeded));
     if (writes && op->value.has_value()) writers[*op->value].push_back(op);
   }
   bool unique_values = true;
   for (const auto& [value, ops] : writers) unique_values = unique_values && ops.size() == 1;
+  out.unique_values = unique_values;
 
   // Observations: a value an ok read returned, or an ok cas swapped away,
   // must have been written before that operation completed. With unique
@@ -796,7 +825,7 @@ PreparedKey Prepare(const std::vector<const Operation*>& history) {
     if (op->type == OpType::kDelete) {
       k.kind = StepKind::kDelete;
       out.ops.push_back(k);
-      out.deletes.push_back(index);
+      out.optional.push_back(index);
       continue;
     }
     const bool is_cas = op->type == OpType::kCas;
@@ -817,11 +846,7 @@ PreparedKey Prepare(const std::vector<const Operation*>& history) {
       continue;
     } else {
       out.ops.push_back(k);
-      if (!is_cas && k.a == kUnobserved) {
-        out.unobserved_writes.push_back(index);
-      } else {
-        out.others.push_back(index);
-      }
+      out.optional.push_back(index);
     }
   }
   // Required ops in invoke order: the order of the bits in the cache key.
@@ -866,7 +891,8 @@ class Explainer {
         (op->outcome == Outcome::kFailed ? failed_by : by).push_back(absl::StrCat("#", op->id));
       }
     }
-    if (!by.empty()) return absl::StrCat(FormatValue(v), " (written by ", absl::StrJoin(by, ", "), ")");
+    if (!by.empty())
+      return absl::StrCat(FormatValue(v), " (written by ", absl::StrJoin(by, ", "), ")");
     if (!failed_by.empty()) {
       return absl::StrCat(FormatValue(v), " (written only by failed ",
                           absl::StrJoin(failed_by, ", "), ")");
@@ -887,7 +913,8 @@ class Explainer {
       }
     }
     if (late.empty()) return "";
-    return absl::StrCat("; ", absl::StrJoin(late, ", "), late.size() == 1 ? ", its writer," : ", its writers,",
+    return absl::StrCat("; ", absl::StrJoin(late, ", "),
+                        late.size() == 1 ? ", its writer," : ", its writers,",
                         " invoked only after it completed");
   }
 
@@ -972,7 +999,8 @@ Violation Explainer::Explain(const std::string& key, const Longest& longest) con
     }
   }
   if (!longest.optional_pending.empty()) {
-    absl::StrAppend(&out, "indeterminate operations that could also have taken effect here (tried):");
+    absl::StrAppend(&out,
+                    "indeterminate operations that could also have taken effect here (tried):");
     for (size_t j = 0; j < longest.optional_pending.size() && j < kOptionalShown; ++j) {
       absl::StrAppend(&out, " #", ops[longest.optional_pending[j]].op->id);
     }
@@ -998,11 +1026,9 @@ CheckResult CheckLinearizable(const History& history, const CheckOptions& option
   CheckResult result;
   for (const auto& [key, ops] : by_key) {
     const PreparedKey prepared = Prepare(ops);
-    KeySearch search(prepared.ops, prepared.required, prepared.deletes,
-                     prepared.unobserved_writes, prepared.others, options.max_states_per_key);
+    KeySearch search(prepared.ops, prepared.required, prepared.optional, prepared.unique_values,
+                     options.max_states_per_key);
     const Verdict verdict = search.Run();
-    if (getenv("CHKDBG4")) search.DebugDump();
-    if (getenv("CHKDBG")) fprintf(stderr, "DBG key %s ops=%zu req=%zu del=%zu unobs=%zu others=%zu longest=%lld\n", key.c_str(), prepared.ops.size(), prepared.required.size(), prepared.deletes.size(), prepared.unobserved_writes.size(), prepared.others.size(), (long long)search.longest().required_done);
     KeyResult key_result;
     key_result.key = key;
     key_result.linearizable = verdict == Verdict::kLinearizable;
@@ -1010,7 +1036,7 @@ CheckResult CheckLinearizable(const History& history, const CheckOptions& option
     key_result.states_explored = search.states_explored();
     key_result.ops = ops.size();
     result.keys.push_back(key_result);
-    if (verdict == Verdict::kViolation || getenv("CHKDBG")) {
+    if (verdict == Verdict::kViolation) {
       result.violations.push_back(Explainer(ops, prepared).Explain(key, search.longest()));
     }
   }
