@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/chaos/checker/history_io.h"
+#include "tests/chaos/checker/linearizability_internal.h"
 
 namespace raftkv::chaos {
 namespace {
@@ -322,6 +323,38 @@ struct OptionalClass {
   int32_t slot = -1;         // in the cache key, or -1 when implied
 };
 
+// Groups the optional ops into classes (see OptionalClass): unconditional
+// ones (writes, deletes) and cas ones, indexed by the value they expect.
+void BuildClasses(const std::vector<KeyOp>& ops, const std::vector<int32_t>& optional,
+                  bool unique_values, std::vector<OptionalClass>* classes,
+                  std::vector<int32_t>* unconditional,
+                  std::unordered_map<int32_t, std::vector<int32_t>>* cas_by_expected) {
+  std::map<std::tuple<StepKind, int32_t, int32_t>, int32_t> class_of;
+  std::vector<int32_t> sorted = optional;
+  std::sort(sorted.begin(), sorted.end(), [&](int32_t x, int32_t y) {
+    return std::make_pair(ops[x].invoke_ns, x) < std::make_pair(ops[y].invoke_ns, y);
+  });
+  int32_t slots = 0;
+  for (const int32_t i : sorted) {
+    const KeyOp& op = ops[i];
+    const auto key = std::make_tuple(op.kind, op.kind == StepKind::kDelete ? 0 : op.a,
+                                     op.kind == StepKind::kCasMaybe ? op.b : 0);
+    auto [it, inserted] = class_of.emplace(key, static_cast<int32_t>(classes->size()));
+    if (inserted) {
+      OptionalClass k;
+      const bool implied = unique_values && op.kind == StepKind::kCasMaybe && op.a >= kFirstValue;
+      k.slot = implied ? -1 : slots++;
+      classes->push_back(k);
+      if (op.kind == StepKind::kCasMaybe) {
+        (*cas_by_expected)[op.a].push_back(it->second);
+      } else {
+        unconditional->push_back(it->second);
+      }
+    }
+    (*classes)[it->second].ops.push_back(i);
+  }
+}
+
 class KeySearch {
  public:
   KeySearch(const std::vector<KeyOp>& ops, std::vector<int32_t> required,
@@ -472,31 +505,8 @@ KeySearch::KeySearch(const std::vector<KeyOp>& ops, std::vector<int32_t> require
   }
   required_links_.Init(order, 2 * required_.size());
 
-  // Optional classes, by (kind, a, b).
-  std::map<std::tuple<StepKind, int32_t, int32_t>, int32_t> class_of;
-  std::vector<int32_t> sorted = optional;
-  std::sort(sorted.begin(), sorted.end(), [&](int32_t x, int32_t y) {
-    return std::make_pair(ops_[x].invoke_ns, x) < std::make_pair(ops_[y].invoke_ns, y);
-  });
-  int32_t slots = 0;
-  for (const int32_t i : sorted) {
-    const KeyOp& op = ops_[i];
-    const auto key = std::make_tuple(op.kind, op.kind == StepKind::kDelete ? 0 : op.a,
-                                     op.kind == StepKind::kCasMaybe ? op.b : 0);
-    auto [it, inserted] = class_of.emplace(key, static_cast<int32_t>(classes_.size()));
-    if (inserted) {
-      OptionalClass k;
-      const bool implied = unique_values && op.kind == StepKind::kCasMaybe && op.a >= kFirstValue;
-      k.slot = implied ? -1 : slots++;
-      classes_.push_back(k);
-      if (op.kind == StepKind::kCasMaybe) {
-        cas_classes_by_expected_[op.a].push_back(it->second);
-      } else {
-        unconditional_classes_.push_back(it->second);
-      }
-    }
-    classes_[it->second].ops.push_back(i);
-  }
+  BuildClasses(ops_, optional, unique_values, &classes_, &unconditional_classes_,
+               &cas_classes_by_expected_);
 }
 
 void KeySearch::ComputeWanted() {
@@ -702,6 +712,287 @@ void KeySearch::RecordLongest(int32_t state, int64_t first_return_ns) {
   }
   std::sort(longest_.optional_pending.begin(), longest_.optional_pending.end(),
             [&](int32_t x, int32_t y) { return ops_[x].op->id < ops_[y].op->id; });
+}
+
+// ---------------------------------------------------------------------------
+// The same search breadth-first over time: Lowe's just-in-time
+// linearization, as Knossos's "linear" checker does it. Events are processed
+// in time order; the frontier holds every configuration (open ops linearized,
+// state, optional classes used) that explains the history up to now, and
+// when an op returns, each configuration that has not linearized it yet is
+// extended by every sequence of moves that ends with it (the same moves and
+// pruning rules as KeySearch). Among configurations with the same open ops
+// and state only those using the fewest optional ops (Pareto-minimal counts)
+// are kept. The depth-first search finds a linearization of a linearizable
+// history faster, but to refute one it may revisit the same cut many times
+// with different counts of indeterminate ops used, which the frontier never
+// does; so this one takes over when the first runs out of budget.
+class FrontierSearch {
+ public:
+  FrontierSearch(const std::vector<KeyOp>& ops, const std::vector<int32_t>& required,
+                 const std::vector<int32_t>& optional, bool unique_values, int64_t max_states)
+      : ops_(ops), required_(required), max_states_(max_states) {
+    BuildClasses(ops_, optional, unique_values, &classes_, &unconditional_classes_,
+                 &cas_classes_by_expected_);
+  }
+
+  Verdict Run();
+  int64_t states_explored() const { return explored_; }
+  const Longest& longest() const { return longest_; }
+
+ private:
+  struct Config {
+    std::vector<int32_t> open_done;  // open required ops linearized (op indices, sorted)
+    int32_t state = kAbsent;
+    std::vector<uint64_t> counts;  // (slot << 32 | used) of counted classes, sorted
+    int32_t path = -1;             // its last op in path_, -1: none
+  };
+  struct PathNode {
+    int32_t parent;
+    int32_t op;
+  };
+
+  static bool Contains(const std::vector<int32_t>& sorted, int32_t x) {
+    return std::binary_search(sorted.begin(), sorted.end(), x);
+  }
+  int32_t Used(const Config& c, int32_t cls) const {
+    const int32_t slot = classes_[cls].slot;
+    if (slot < 0) return 0;  // implied: unused whenever it can apply
+    for (const uint64_t w : c.counts) {
+      if (static_cast<int32_t>(w >> 32) == slot) return static_cast<int32_t>(w & 0xffffffffu);
+    }
+    return 0;
+  }
+  int32_t Available(const Config& c, int32_t cls, int64_t now_ns) const {
+    const OptionalClass& k = classes_[cls];
+    const int32_t used = Used(c, cls);
+    if (used == static_cast<int32_t>(k.ops.size())) return -1;
+    return ops_[k.ops[used]].invoke_ns <= now_ns ? k.ops[used] : -1;
+  }
+
+  // Extends `c` by every sequence of moves that ends by linearizing `x`.
+  void Explore(const Config& c, bool after_optional, int32_t x, int64_t now_ns);
+  // Applies op `i` (required, or of optional class `cls`) to `c`.
+  void Step(const Config& c, int32_t i, int32_t cls, int32_t next_state, int32_t x, int64_t now_ns);
+  void Emit(Config c);
+  void RecordLongest(int32_t x, int64_t now_ns);
+
+  const std::vector<KeyOp>& ops_;
+  const std::vector<int32_t>& required_;
+  const int64_t max_states_;
+  std::vector<OptionalClass> classes_;
+  std::vector<int32_t> unconditional_classes_;
+  std::unordered_map<int32_t, std::vector<int32_t>> cas_classes_by_expected_;
+
+  std::vector<int32_t> open_;  // required ops called and not returned, sorted
+  std::vector<Config> frontier_;
+  std::map<std::vector<int32_t>, std::vector<Config>> next_;  // by (open_done, state)
+  std::set<std::vector<uint64_t>> seen_;                      // this event's explored configs
+  std::vector<PathNode> path_;
+  int64_t explored_ = 0;
+  Longest longest_;
+};
+
+Verdict FrontierSearch::Run() {
+  std::vector<std::tuple<int64_t, int, int32_t>> events;  // (time, call 0 / return 1, op)
+  for (const int32_t i : required_) {
+    events.emplace_back(ops_[i].invoke_ns, 0, i);
+    events.emplace_back(ops_[i].return_ns, 1, i);
+  }
+  std::sort(events.begin(), events.end());
+  frontier_.push_back(Config{});
+  for (const auto& [time, kind, x] : events) {
+    if (kind == 0) {
+      open_.insert(std::upper_bound(open_.begin(), open_.end(), x), x);
+      continue;
+    }
+    next_.clear();
+    seen_.clear();
+    if (Contains(open_, x)) {
+      for (const Config& c : frontier_) {
+        if (Contains(c.open_done, x)) {
+          Config n = c;
+          n.open_done.erase(std::lower_bound(n.open_done.begin(), n.open_done.end(), x));
+          Emit(std::move(n));
+        } else {
+          Explore(c, false, x, time);
+        }
+        if (explored_ > max_states_) return Verdict::kUnknown;
+      }
+    }
+    if (next_.empty()) {  // nothing explains x's completion
+      RecordLongest(x, time);
+      return Verdict::kViolation;
+    }
+    frontier_.clear();
+    for (auto& [key, configs] : next_) {
+      for (Config& c : configs) frontier_.push_back(std::move(c));
+    }
+    if (Contains(open_, x)) open_.erase(std::lower_bound(open_.begin(), open_.end(), x));
+  }
+  return Verdict::kLinearizable;
+}
+
+void FrontierSearch::Explore(const Config& c, bool after_optional, int32_t x, int64_t now_ns) {
+  if (++explored_ > max_states_) return;
+  std::vector<uint64_t> key(c.counts);
+  key.push_back(static_cast<uint32_t>(c.state) | (uint64_t{after_optional} << 32));
+  for (const int32_t i : c.open_done) key.push_back(static_cast<uint64_t>(i) | (uint64_t{1} << 63));
+  if (!seen_.insert(std::move(key)).second) return;
+
+  int32_t next_state = 0;
+  // A read or a cas that did not swap that can come now is the only move.
+  for (const int32_t i : open_) {
+    if (Contains(c.open_done, i)) continue;
+    const KeyOp& op = ops_[i];
+    if ((op.kind == StepKind::kRead || op.kind == StepKind::kCasFailed) &&
+        Apply(op, false, c.state, &next_state)) {
+      Step(c, i, -1, next_state, x, now_ns);
+      return;
+    }
+  }
+  std::vector<int32_t> wanted, failed_cas_expected, required_results;
+  for (const int32_t i : open_) {
+    if (Contains(c.open_done, i)) continue;
+    const KeyOp& op = ops_[i];
+    if (op.kind == StepKind::kRead || op.kind == StepKind::kCasOk) {
+      wanted.push_back(op.a);
+    } else if (op.kind == StepKind::kCasFailed) {
+      failed_cas_expected.push_back(op.a);
+    } else if (op.kind == StepKind::kWrite) {
+      required_results.push_back(op.a);
+    } else if (op.kind == StepKind::kDelete) {
+      required_results.push_back(kAbsent);
+    }
+    if ((!after_optional || !Overwrites(op)) && Apply(op, false, c.state, &next_state)) {
+      Step(c, i, -1, next_state, x, now_ns);
+    }
+  }
+  // Optional moves, with KeySearch's rules (see Useful, RequiredDoesTheSame,
+  // UnobservedWriteRedundant there).
+  auto cas_available = [&](int32_t state, bool unobserved_result_only) {
+    const auto it = cas_classes_by_expected_.find(state);
+    if (it == cas_classes_by_expected_.end()) return false;
+    for (const int32_t cls : it->second) {
+      const int32_t i = Available(c, cls, now_ns);
+      if (i >= 0 && (!unobserved_result_only || ops_[i].b == kUnobserved)) return true;
+    }
+    return false;
+  };
+  auto useful = [&](int32_t state) {
+    for (const int32_t a : wanted) {
+      if (a == state) return true;
+    }
+    for (const int32_t a : failed_cas_expected) {
+      if (a != state) return true;
+    }
+    return cas_available(state, false);
+  };
+  std::vector<int32_t> candidates = unconditional_classes_;
+  const auto it = cas_classes_by_expected_.find(c.state);
+  if (it != cas_classes_by_expected_.end()) {
+    candidates.insert(candidates.end(), it->second.begin(), it->second.end());
+  }
+  for (const int32_t cls : candidates) {
+    const int32_t i = Available(c, cls, now_ns);
+    if (i < 0) continue;
+    const KeyOp& op = ops_[i];
+    if (!Apply(op, true, c.state, &next_state)) continue;
+    if (after_optional && Overwrites(op)) continue;
+    if (Overwrites(op) && std::find(required_results.begin(), required_results.end(), next_state) !=
+                              required_results.end()) {
+      continue;
+    }
+    if (op.kind == StepKind::kWrite && op.a == kUnobserved && cas_available(c.state, true)) {
+      continue;
+    }
+    if (!useful(next_state)) continue;
+    Step(c, i, cls, next_state, x, now_ns);
+  }
+}
+
+void FrontierSearch::Step(const Config& c, int32_t i, int32_t cls, int32_t next_state, int32_t x,
+                          int64_t now_ns) {
+  Config n;
+  n.state = next_state;
+  n.open_done = c.open_done;
+  n.counts = c.counts;
+  path_.push_back(PathNode{c.path, i});
+  n.path = static_cast<int32_t>(path_.size()) - 1;
+  if (cls < 0) {
+    if (i == x) {  // x is linearized: this configuration explains its return
+      Emit(std::move(n));
+      return;
+    }
+    n.open_done.insert(std::upper_bound(n.open_done.begin(), n.open_done.end(), i), i);
+    Explore(n, false, x, now_ns);
+    return;
+  }
+  const int32_t slot = classes_[cls].slot;
+  if (slot >= 0) {
+    const uint64_t tag = static_cast<uint64_t>(slot) << 32;
+    auto w = std::lower_bound(n.counts.begin(), n.counts.end(), tag);
+    if (w != n.counts.end() && (*w >> 32) == static_cast<uint64_t>(slot)) {
+      ++*w;
+    } else {
+      n.counts.insert(w, tag | 1);
+    }
+  }
+  Explore(n, true, x, now_ns);
+}
+
+void FrontierSearch::Emit(Config c) {
+  std::vector<int32_t> key = c.open_done;
+  key.push_back(c.state);
+  std::vector<Config>& group = next_[key];
+  for (const Config& old : group) {
+    if (CountsBelow(old.counts.data(), old.counts.size(), c.counts.data(), c.counts.size())) {
+      return;
+    }
+  }
+  group.erase(std::remove_if(group.begin(), group.end(),
+                             [&](const Config& old) {
+                               return CountsBelow(c.counts.data(), c.counts.size(),
+                                                  old.counts.data(), old.counts.size());
+                             }),
+              group.end());
+  group.push_back(std::move(c));
+}
+
+void FrontierSearch::RecordLongest(int32_t x, int64_t now_ns) {
+  // The configuration that got furthest: the most open ops linearized.
+  const Config* best = &frontier_.front();
+  for (const Config& c : frontier_) {
+    if (c.open_done.size() > best->open_done.size()) best = &c;
+  }
+  longest_.state = best->state;
+  longest_.prefix.clear();
+  for (int32_t n = best->path; n >= 0; n = path_[n].parent) longest_.prefix.push_back(path_[n].op);
+  std::reverse(longest_.prefix.begin(), longest_.prefix.end());
+  longest_.required_done = 0;
+  std::set<int32_t> used(longest_.prefix.begin(), longest_.prefix.end());
+  for (const int32_t i : longest_.prefix) {
+    if (ops_[i].return_ns != kNeverCompleted) ++longest_.required_done;
+  }
+  longest_.blocked.clear();
+  std::vector<int32_t> pending;
+  for (const int32_t i : open_) {
+    if (i != x && !Contains(best->open_done, i)) pending.push_back(i);
+  }
+  std::sort(pending.begin(), pending.end(), [&](int32_t a, int32_t b) {
+    return std::make_pair(ops_[a].invoke_ns, a) < std::make_pair(ops_[b].invoke_ns, b);
+  });
+  longest_.blocked = pending;
+  longest_.blocked.push_back(x);
+  longest_.optional_pending.clear();
+  for (const OptionalClass& k : classes_) {
+    for (const int32_t i : k.ops) {
+      if (ops_[i].invoke_ns > now_ns) break;
+      if (used.count(i) == 0) longest_.optional_pending.push_back(i);
+    }
+  }
+  std::sort(longest_.optional_pending.begin(), longest_.optional_pending.end(),
+            [&](int32_t a, int32_t b) { return ops_[a].op->id < ops_[b].op->id; });
 }
 
 // ---------------------------------------------------------------------------
@@ -1020,27 +1311,54 @@ Violation Explainer::Explain(const std::string& key, const Longest& longest) con
 
 }  // namespace
 
-CheckResult CheckLinearizable(const History& history, const CheckOptions& options) {
+namespace internal {
+
+CheckResult CheckLinearizableWith(const History& history, const CheckOptions& options,
+                                  Engine engine) {
   std::map<std::string, std::vector<const Operation*>> by_key;
   for (const Operation& op : history) by_key[op.key].push_back(&op);
   CheckResult result;
   for (const auto& [key, ops] : by_key) {
     const PreparedKey prepared = Prepare(ops);
-    KeySearch search(prepared.ops, prepared.required, prepared.optional, prepared.unique_values,
-                     options.max_states_per_key);
-    const Verdict verdict = search.Run();
     KeyResult key_result;
     key_result.key = key;
+    key_result.ops = ops.size();
+    Verdict verdict = Verdict::kUnknown;
+    Longest longest;
+    if (engine != Engine::kFrontier) {
+      // The depth-first search gets a quarter of the budget when the
+      // frontier search may take over.
+      const int64_t budget = engine == Engine::kDepthFirst
+                                 ? options.max_states_per_key
+                                 : std::max<int64_t>(1, options.max_states_per_key / 4);
+      KeySearch search(prepared.ops, prepared.required, prepared.optional, prepared.unique_values,
+                       budget);
+      verdict = search.Run();
+      key_result.states_explored += search.states_explored();
+      longest = search.longest();
+    }
+    if (verdict == Verdict::kUnknown && engine != Engine::kDepthFirst) {
+      FrontierSearch search(
+          prepared.ops, prepared.required, prepared.optional, prepared.unique_values,
+          std::max<int64_t>(1, options.max_states_per_key - key_result.states_explored));
+      verdict = search.Run();
+      key_result.states_explored += search.states_explored();
+      longest = search.longest();
+    }
     key_result.linearizable = verdict == Verdict::kLinearizable;
     key_result.unknown = verdict == Verdict::kUnknown;
-    key_result.states_explored = search.states_explored();
-    key_result.ops = ops.size();
     result.keys.push_back(key_result);
     if (verdict == Verdict::kViolation) {
-      result.violations.push_back(Explainer(ops, prepared).Explain(key, search.longest()));
+      result.violations.push_back(Explainer(ops, prepared).Explain(key, longest));
     }
   }
   return result;
+}
+
+}  // namespace internal
+
+CheckResult CheckLinearizable(const History& history, const CheckOptions& options) {
+  return internal::CheckLinearizableWith(history, options, internal::Engine::kAuto);
 }
 
 }  // namespace raftkv::chaos

@@ -26,10 +26,20 @@
 // operation observed must have taken effect before the first observer
 // completed, so it becomes a required operation with that return time; one
 // whose value nobody observed cannot matter unless an ok cas reported a
-// failed compare, so it is dropped otherwise; values nobody observes are
-// merged into one register state; optional (indeterminate) deletes and
-// unobserved writes are interchangeable, so only the earliest-invoked pending
-// one is ever tried. Required operations are tried before optional ones.
+// failed compare, so it is dropped otherwise; values nobody refers to are
+// merged into one register state. During it: indeterminate operations with
+// the same effect are interchangeable (only the earliest unused is tried, a
+// configuration counts how many were used) and are tried only just before an
+// operation that depends on them; a read (or a cas that did not swap) that can
+// come next is the only move tried; a configuration is pruned when a failed
+// one with the same linearized set and state used no more indeterminate ops.
+// That depth-first search finds linearizations fast but may revisit a cut
+// many times to refute a history with many indeterminate ops; when it runs
+// out of a quarter of the budget, a breadth-first search over time (Lowe's
+// just-in-time linearization, as in Knossos's "linear" checker, same moves
+// and reductions, keeping per cut only configurations that use the fewest
+// indeterminate ops) takes over with the rest. Both are checked against a
+// brute force (linearizability_random_test.cc).
 //
 // Threads: pure functions; any thread. Memory: the cache holds at most
 // max_states_per_key configurations of a few words each.

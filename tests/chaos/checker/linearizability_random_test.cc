@@ -17,12 +17,29 @@
 #include "src/common/rng.h"
 #include "tests/chaos/checker/history_io.h"
 #include "tests/chaos/checker/linearizability.h"
+#include "tests/chaos/checker/linearizability_internal.h"
 #include "tests/chaos/checker/random_history.h"
 
 namespace raftkv::chaos {
 namespace {
 
+using internal::CheckLinearizableWith;
+using internal::Engine;
 using testing::RandomHistoryOptions;
+
+constexpr Engine kEngines[] = {Engine::kAuto, Engine::kDepthFirst, Engine::kFrontier};
+
+const char* Name(Engine engine) {
+  switch (engine) {
+    case Engine::kAuto:
+      return "auto";
+    case Engine::kDepthFirst:
+      return "depth-first";
+    case Engine::kFrontier:
+      return "frontier";
+  }
+  return "?";
+}
 using testing::SimulateRegisterHistory;
 
 std::string Dump(const History& history) {
@@ -229,10 +246,12 @@ TEST(LinearizabilityRandomTest, AgreesWithBruteForceOnSmallHistories) {
       }
     }
     const bool expected = BruteForceLinearizable(history);
-    const CheckResult result = CheckLinearizable(history);
-    ASSERT_EQ(result.ok(), expected)
-        << "seed " << seed << "\n"
-        << Dump(history) << (result.ok() ? "" : result.violations[0].explanation);
+    for (const Engine engine : kEngines) {
+      const CheckResult result = CheckLinearizableWith(history, {}, engine);
+      ASSERT_EQ(result.ok(), expected)
+          << "seed " << seed << ", " << Name(engine) << " search\n"
+          << Dump(history) << (result.ok() ? "" : result.violations[0].explanation);
+    }
     (expected ? linearizable : not_linearizable)++;
   }
   // Both verdicts are well represented.
@@ -268,10 +287,12 @@ TEST(LinearizabilityRandomTest, AgreesWithAPlainSearchOnMediumHistories) {
       }
     }
     const bool expected = ReferenceLinearizable(history);
-    const CheckResult result = CheckLinearizable(history);
-    ASSERT_EQ(result.ok(), expected)
-        << "seed " << seed << "\n"
-        << Dump(history) << (result.ok() ? "" : result.violations[0].explanation);
+    for (const Engine engine : kEngines) {
+      const CheckResult result = CheckLinearizableWith(history, {}, engine);
+      ASSERT_EQ(result.ok(), expected)
+          << "seed " << seed << ", " << Name(engine) << " search\n"
+          << Dump(history) << (result.ok() ? "" : result.violations[0].explanation);
+    }
     (expected ? linearizable : not_linearizable)++;
   }
   EXPECT_GT(linearizable, kSeeds / 5);
@@ -281,14 +302,18 @@ TEST(LinearizabilityRandomTest, AgreesWithAPlainSearchOnMediumHistories) {
 struct Shape {
   int ops, keys, clients;
   double indeterminate;
+  testing::CasExpectation cas_expects;
 };
 
 TEST(LinearizabilityRandomTest, SimulatedRegisterHistoriesAreAccepted) {
+  using testing::CasExpectation;
   const Shape shapes[] = {
-      {300, 1, 3, 0.0},
-      {500, 1, 6, 0.05},
-      {1000, 3, 8, 0.03},
-      {2000, 5, 10, 0.02},
+      {300, 1, 3, 0.0, CasExpectation::kLastSeen},
+      {500, 1, 6, 0.05, CasExpectation::kLastSeen},
+      {1000, 3, 8, 0.03, CasExpectation::kLastSeen},
+      {2000, 5, 10, 0.02, CasExpectation::kLastSeen},
+      {500, 1, 6, 0.05, CasExpectation::kRecentWrite},
+      {2000, 5, 10, 0.05, CasExpectation::kRecentWrite},
   };
   for (const Shape& shape : shapes) {
     for (uint64_t seed = 1; seed <= 20; ++seed) {
@@ -298,13 +323,18 @@ TEST(LinearizabilityRandomTest, SimulatedRegisterHistoriesAreAccepted) {
       options.keys = shape.keys;
       options.clients = shape.clients;
       options.indeterminate_fraction = shape.indeterminate;
+      options.cas_expects = shape.cas_expects;
       const History history = SimulateRegisterHistory(options);
       ASSERT_TRUE(CheckWellFormed(history).ok()) << CheckWellFormed(history);
-      const CheckResult result = CheckLinearizable(history);
-      ASSERT_TRUE(result.ok()) << "seed " << seed << " ops " << shape.ops << "\n"
-                               << result.violations[0].explanation;
-      for (const KeyResult& key : result.keys) {
-        ASSERT_TRUE(key.linearizable) << "seed " << seed << " key " << key.key;
+      for (const Engine engine : kEngines) {
+        const CheckResult result = CheckLinearizableWith(history, {}, engine);
+        ASSERT_TRUE(result.ok()) << "seed " << seed << " ops " << shape.ops << ", " << Name(engine)
+                                 << " search\n"
+                                 << result.violations[0].explanation;
+        for (const KeyResult& key : result.keys) {
+          ASSERT_TRUE(key.linearizable)
+              << "seed " << seed << " key " << key.key << ", " << Name(engine) << " search";
+        }
       }
     }
   }
@@ -357,15 +387,25 @@ TEST(LinearizabilityRandomTest, StaleReadMutationsAreRejected) {
     options.keys = 1 + static_cast<int>(seed % 4);
     options.clients = 3 + static_cast<int>(seed % 6);
     options.indeterminate_fraction = 0.03;
+    options.cas_expects =
+        seed % 2 == 0 ? testing::CasExpectation::kLastSeen : testing::CasExpectation::kRecentWrite;
     History history = SimulateRegisterHistory(options);
     Rng rng(seed);
     const int64_t read_id = MutateToStaleRead(history, rng);
     if (read_id < 0) continue;
     ++mutated;
-    const CheckResult result = CheckLinearizable(history);
-    ASSERT_FALSE(result.ok()) << "seed " << seed << ": stale read #" << read_id << " not caught";
-    ASSERT_EQ(result.violations.size(), 1u) << "seed " << seed;
-    for (const KeyResult& key : result.keys) ASSERT_FALSE(key.unknown) << "seed " << seed;
+    for (const Engine engine : kEngines) {
+      const CheckResult result = CheckLinearizableWith(history, {}, engine);
+      ASSERT_FALSE(result.ok()) << "seed " << seed << ": stale read #" << read_id
+                                << " not caught by the " << Name(engine) << " search";
+      ASSERT_EQ(result.violations.size(), 1u) << "seed " << seed << ", " << Name(engine);
+      EXPECT_THAT(result.violations[0].op_ids, ::testing::Contains(read_id))
+          << "seed " << seed << ", " << Name(engine) << "\n"
+          << result.violations[0].explanation;
+      for (const KeyResult& key : result.keys) {
+        ASSERT_FALSE(key.unknown) << "seed " << seed << ", " << Name(engine);
+      }
+    }
   }
   EXPECT_GT(mutated, 50);
 }

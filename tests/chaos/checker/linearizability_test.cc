@@ -8,8 +8,11 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tests/chaos/checker/history_io.h"
+#include "tests/chaos/checker/linearizability_internal.h"
 
 namespace raftkv::chaos {
 namespace {
@@ -79,31 +82,47 @@ std::string Explain(const CheckResult& result) {
   return out;
 }
 
+// Each way of checking: the public entry point and each search engine alone.
+std::vector<std::pair<const char*, CheckResult>> CheckAllWays(const History& history,
+                                                              const CheckOptions& options = {}) {
+  return {
+      {"CheckLinearizable", CheckLinearizable(history, options)},
+      {"depth-first",
+       internal::CheckLinearizableWith(history, options, internal::Engine::kDepthFirst)},
+      {"frontier", internal::CheckLinearizableWith(history, options, internal::Engine::kFrontier)},
+  };
+}
+
 void ExpectLinearizable(const History& history) {
-  const CheckResult result = CheckLinearizable(history);
-  EXPECT_TRUE(result.ok()) << Explain(result);
-  for (const KeyResult& key : result.keys) {
-    EXPECT_TRUE(key.linearizable) << key.key;
-    EXPECT_FALSE(key.unknown) << key.key;
+  for (const auto& [how, result] : CheckAllWays(history)) {
+    EXPECT_TRUE(result.ok()) << how << "\n" << Explain(result);
+    for (const KeyResult& key : result.keys) {
+      EXPECT_TRUE(key.linearizable) << how << " " << key.key;
+      EXPECT_FALSE(key.unknown) << how << " " << key.key;
+    }
   }
 }
 
-// The single violation; its op_ids must include `ids`.
-Violation ExpectViolation(const History& history, std::initializer_list<int64_t> ids) {
-  const CheckResult result = CheckLinearizable(history);
-  EXPECT_FALSE(result.ok());
-  if (result.violations.size() != 1) {
-    ADD_FAILURE() << "expected one violation, got " << result.violations.size();
-    return Violation{};
+// The single violation, found every way; its op_ids must include `ids`.
+std::vector<Violation> ExpectViolation(const History& history, std::initializer_list<int64_t> ids) {
+  std::vector<Violation> found;
+  for (const auto& [how, result] : CheckAllWays(history)) {
+    EXPECT_FALSE(result.ok()) << how;
+    if (result.violations.size() != 1) {
+      ADD_FAILURE() << how << ": expected one violation, got " << result.violations.size();
+      continue;
+    }
+    const Violation& v = result.violations[0];
+    for (const int64_t id : ids)
+      EXPECT_THAT(v.op_ids, Contains(id)) << how << "\n" << v.explanation;
+    EXPECT_EQ(result.keys.size(), 1u) << how;
+    if (!result.keys.empty()) {
+      EXPECT_FALSE(result.keys[0].linearizable) << how;
+      EXPECT_FALSE(result.keys[0].unknown) << how;
+    }
+    found.push_back(v);
   }
-  const Violation& v = result.violations[0];
-  for (const int64_t id : ids) EXPECT_THAT(v.op_ids, Contains(id)) << v.explanation;
-  EXPECT_EQ(result.keys.size(), 1u);
-  if (!result.keys.empty()) {
-    EXPECT_FALSE(result.keys[0].linearizable);
-    EXPECT_FALSE(result.keys[0].unknown);
-  }
-  return v;
+  return found;
 }
 
 TEST(LinearizabilityTest, EmptyHistory) {
@@ -232,8 +251,8 @@ TEST(LinearizabilityTest, UnseenIndeterminateWriteExplainsAFailedCompare) {
   Builder without;  // the same, without the indeterminate write
   without.Write("k", "a", 0, 1);
   without.Cas("k", "a", "c", false, 5, 6);
-  const Violation v = ExpectViolation(without.history(), {1, 2});
-  EXPECT_THAT(v.explanation, HasSubstr("did not swap"));
+  const std::vector<Violation> v = ExpectViolation(without.history(), {1, 2});
+  for (const Violation& e : v) EXPECT_THAT(e.explanation, HasSubstr("did not swap"));
 }
 
 TEST(LinearizabilityTest, EachIndeterminateDeleteTakesEffectAtMostOnce) {
@@ -265,10 +284,11 @@ TEST(LinearizabilityTest, StaleRead) {
   b.Write("k", "b", 2, 3);
   const Operation& read = b.Read("k", "a", 4, 5);
   const std::string line = FormatOperation(read, 0);
-  const Violation v = ExpectViolation(b.history(), {3, 2});
-  EXPECT_EQ(v.key, "k");
-  EXPECT_THAT(v.explanation, HasSubstr(line));
-  EXPECT_THAT(v.explanation, HasSubstr("reads 'a' (written by #1), but the register holds 'b'"));
+  const std::vector<Violation> v = ExpectViolation(b.history(), {3, 2});
+  for (const Violation& e : v) EXPECT_EQ(e.key, "k");
+  for (const Violation& e : v) EXPECT_THAT(e.explanation, HasSubstr(line));
+  for (const Violation& e : v)
+    EXPECT_THAT(e.explanation, HasSubstr("reads 'a' (written by #1), but the register holds 'b'"));
 }
 
 TEST(LinearizabilityTest, LostWrite) {
@@ -276,8 +296,9 @@ TEST(LinearizabilityTest, LostWrite) {
   b.Write("k", "a", 0, 1);
   b.Read("k", std::nullopt, 2, 3);
   b.Read("k", std::nullopt, 4, 5);
-  const Violation v = ExpectViolation(b.history(), {1, 2});
-  EXPECT_THAT(v.explanation, HasSubstr("reads absent, but the register holds 'a' (left by #1)"));
+  const std::vector<Violation> v = ExpectViolation(b.history(), {1, 2});
+  for (const Violation& e : v)
+    EXPECT_THAT(e.explanation, HasSubstr("reads absent, but the register holds 'a' (left by #1)"));
 }
 
 TEST(LinearizabilityTest, ReadOfAValueNeverWritten) {
@@ -286,14 +307,15 @@ TEST(LinearizabilityTest, ReadOfAValueNeverWritten) {
   Failed(b.Write("k", "f", 1, 2));
   b.Read("k", "zz", 2, 3);
   b.Read("k", "f", 4, 5);
-  const Violation v = ExpectViolation(b.history(), {3});
-  EXPECT_THAT(v.explanation, HasSubstr("'zz' (written by no operation)"));
+  const std::vector<Violation> v = ExpectViolation(b.history(), {3});
+  for (const Violation& e : v)
+    EXPECT_THAT(e.explanation, HasSubstr("'zz' (written by no operation)"));
 
   Builder only_failed;
   Failed(only_failed.Write("k", "f", 1, 2));
   only_failed.Read("k", "f", 4, 5);
-  const Violation w = ExpectViolation(only_failed.history(), {2});
-  EXPECT_THAT(w.explanation, HasSubstr("written only by failed #1"));
+  const std::vector<Violation> w = ExpectViolation(only_failed.history(), {2});
+  for (const Violation& e : w) EXPECT_THAT(e.explanation, HasSubstr("written only by failed #1"));
 }
 
 TEST(LinearizabilityTest, CasAppliedTwice) {
@@ -301,8 +323,8 @@ TEST(LinearizabilityTest, CasAppliedTwice) {
   b.Write("k", "a", 0, 1);
   b.Cas("k", "a", "b", true, 2, 10);
   b.Cas("k", "a", "c", true, 3, 11);  // concurrent, same expectation, both swapped
-  const Violation v = ExpectViolation(b.history(), {2, 3});
-  EXPECT_THAT(v.explanation, HasSubstr("swapped expecting 'a'"));
+  const std::vector<Violation> v = ExpectViolation(b.history(), {2, 3});
+  for (const Violation& e : v) EXPECT_THAT(e.explanation, HasSubstr("swapped expecting 'a'"));
 }
 
 TEST(LinearizabilityTest, ReadOfADeletedValueAfterTheDelete) {
@@ -310,8 +332,9 @@ TEST(LinearizabilityTest, ReadOfADeletedValueAfterTheDelete) {
   b.Write("k", "a", 0, 1);
   b.Delete("k", 2, 3);
   b.Read("k", "a", 4, 5);
-  const Violation v = ExpectViolation(b.history(), {2, 3});
-  EXPECT_THAT(v.explanation, HasSubstr("the register holds absent (left by #2)"));
+  const std::vector<Violation> v = ExpectViolation(b.history(), {2, 3});
+  for (const Violation& e : v)
+    EXPECT_THAT(e.explanation, HasSubstr("the register holds absent (left by #2)"));
 }
 
 TEST(LinearizabilityTest, CasSwappedAgainstAValueThatWasNotCurrent) {
@@ -319,26 +342,28 @@ TEST(LinearizabilityTest, CasSwappedAgainstAValueThatWasNotCurrent) {
   b.Write("k", "a", 0, 1);
   b.Write("k", "b", 2, 3);
   b.Cas("k", "a", "c", true, 4, 5);
-  const Violation v = ExpectViolation(b.history(), {2, 3});
-  EXPECT_THAT(v.explanation,
-              HasSubstr("swapped expecting 'a' (written by #1), but the register holds 'b'"));
+  const std::vector<Violation> v = ExpectViolation(b.history(), {2, 3});
+  for (const Violation& e : v)
+    EXPECT_THAT(e.explanation,
+                HasSubstr("swapped expecting 'a' (written by #1), but the register holds 'b'"));
 }
 
 TEST(LinearizabilityTest, IndeterminateWriteObservedBeforeItWasInvoked) {
   Builder b;
   b.Read("k", "a", 0, 1);
   Indeterminate(b.Write("k", "a", 5, 6));
-  const Violation v = ExpectViolation(b.history(), {});
-  EXPECT_THAT(v.explanation, HasSubstr("#2, its writer, invoked only after it completed"));
+  const std::vector<Violation> v = ExpectViolation(b.history(), {});
+  for (const Violation& e : v)
+    EXPECT_THAT(e.explanation, HasSubstr("#2, its writer, invoked only after it completed"));
 }
 
 TEST(LinearizabilityTest, ExplanationTimesAreRelativeToTheKeysFirstOperation) {
   Builder b;
   b.Write("k", "a", 5'000'000'000, 5'001'000'000);
   b.Read("k", std::nullopt, 5'002'000'000, 5'003'000'000);
-  const Violation v = ExpectViolation(b.history(), {1, 2});
-  EXPECT_THAT(v.explanation, HasSubstr("[0.000000s, 0.001000s]"));
-  EXPECT_THAT(v.explanation, HasSubstr("[0.002000s, 0.003000s]"));
+  const std::vector<Violation> v = ExpectViolation(b.history(), {1, 2});
+  for (const Violation& e : v) EXPECT_THAT(e.explanation, HasSubstr("[0.000000s, 0.001000s]"));
+  for (const Violation& e : v) EXPECT_THAT(e.explanation, HasSubstr("[0.002000s, 0.003000s]"));
 }
 
 TEST(LinearizabilityTest, KeysAreCheckedIndependently) {
@@ -350,16 +375,18 @@ TEST(LinearizabilityTest, KeysAreCheckedIndependently) {
   b.Read("y", "y1", 2, 3);  // fine
   b.Write("z", "z1", 0, 1);
   b.Read("z", "zz", 2, 3);  // never written
-  const CheckResult result = CheckLinearizable(b.history());
-  EXPECT_FALSE(result.ok());
-  ASSERT_EQ(result.violations.size(), 2u);
-  EXPECT_EQ(result.violations[0].key, "x");
-  EXPECT_EQ(result.violations[1].key, "z");
-  ASSERT_EQ(result.keys.size(), 3u);
-  EXPECT_FALSE(result.keys[0].linearizable);
-  EXPECT_TRUE(result.keys[1].linearizable);
-  EXPECT_FALSE(result.keys[2].linearizable);
-  EXPECT_EQ(result.keys[1].ops, 2u);
+  for (const auto& [how, result] : CheckAllWays(b.history())) {
+    SCOPED_TRACE(how);
+    EXPECT_FALSE(result.ok());
+    ASSERT_EQ(result.violations.size(), 2u);
+    EXPECT_EQ(result.violations[0].key, "x");
+    EXPECT_EQ(result.violations[1].key, "z");
+    ASSERT_EQ(result.keys.size(), 3u);
+    EXPECT_FALSE(result.keys[0].linearizable);
+    EXPECT_TRUE(result.keys[1].linearizable);
+    EXPECT_FALSE(result.keys[2].linearizable);
+    EXPECT_EQ(result.keys[1].ops, 2u);
+  }
 }
 
 // Many concurrent writes and a read nobody can explain at the end: the search
@@ -375,18 +402,21 @@ History HardViolation() {
 TEST(LinearizabilityTest, ExhaustedBudgetIsUnknownNotAViolation) {
   CheckOptions small;
   small.max_states_per_key = 50;
-  const CheckResult result = CheckLinearizable(HardViolation(), small);
-  EXPECT_TRUE(result.ok());
-  ASSERT_EQ(result.keys.size(), 1u);
-  EXPECT_TRUE(result.keys[0].unknown);
-  EXPECT_FALSE(result.keys[0].linearizable);
-  EXPECT_GT(result.keys[0].states_explored, 50);
-
-  const CheckResult full = CheckLinearizable(HardViolation());
-  EXPECT_FALSE(full.ok());
-  ASSERT_EQ(full.keys.size(), 1u);
-  EXPECT_FALSE(full.keys[0].unknown);
-  EXPECT_GT(full.keys[0].states_explored, 50);
+  for (const auto& [how, result] : CheckAllWays(HardViolation(), small)) {
+    SCOPED_TRACE(how);
+    EXPECT_TRUE(result.ok());
+    ASSERT_EQ(result.keys.size(), 1u);
+    EXPECT_TRUE(result.keys[0].unknown);
+    EXPECT_FALSE(result.keys[0].linearizable);
+    EXPECT_GT(result.keys[0].states_explored, 50);
+  }
+  for (const auto& [how, result] : CheckAllWays(HardViolation())) {
+    SCOPED_TRACE(how);
+    EXPECT_FALSE(result.ok());
+    ASSERT_EQ(result.keys.size(), 1u);
+    EXPECT_FALSE(result.keys[0].unknown);
+    EXPECT_GT(result.keys[0].states_explored, 50);
+  }
 }
 
 }  // namespace
