@@ -3,6 +3,7 @@
 // 1 a violation or lost write, 2 bad usage or input (one line on stderr).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -24,7 +25,10 @@ struct Result {
   std::string err;
 };
 
-std::string TempPath(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+// Per process, so concurrent runs (e.g. of two builds) do not collide.
+std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "/checker_" + std::to_string(getpid()) + "_" + name;
+}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -4,6 +4,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <functional>
@@ -17,7 +18,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string TempPath(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+// Per process, so concurrent runs (e.g. of two builds) do not collide.
+std::string TempPath(const std::string& name) {
+  return ::testing::TempDir() + "/checker_" + std::to_string(getpid()) + "_" + name;
+}
 
 void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
