@@ -70,6 +70,55 @@ RaftPeerService::RaftPeerService(const TransportConfig& config) : config_(config
 
 RaftPeerService::~RaftPeerService() { Stop(); }
 
+// One inbound stream: reads batch after batch, each completion on a gRPC
+// callback thread, until the sender closes it, it is cancelled (Stop, or the
+// connection broke) or a batch must be rejected. Reads are one at a time, so
+// messages reach on_message in the order they were sent.
+class RaftPeerService::InboundStream final : public grpc::ServerReadReactor<MessageBatch> {
+ public:
+  InboundStream(RaftPeerService* service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {}
+
+  // Starts reading, or refuses the stream (handlers == nullptr: the service
+  // is not running).
+  void Begin(const TransportHandlers* handlers) {
+    handlers_ = handlers;
+    if (handlers_ == nullptr) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          absl::StrCat("the transport of node ", service_->config_.node_id,
+                                       " is not running; retry later")));
+      return;
+    }
+    StartRead(&batch_);
+  }
+  void Cancel() { context_->TryCancel(); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the sender closed the stream, or it was cancelled
+      Finish(grpc::Status::OK);
+      return;
+    }
+    grpc::Status status = service_->ServeBatch(batch_, *context_, *handlers_, &stream_from_);
+    if (!status.ok()) {
+      Finish(status);
+      return;
+    }
+    StartRead(&batch_);
+  }
+
+  void OnDone() override {
+    service_->StreamDone(this);
+    delete this;
+  }
+
+ private:
+  RaftPeerService* const service_;
+  grpc::CallbackServerContext* const context_;
+  const TransportHandlers* handlers_ = nullptr;  // nullptr: refused
+  NodeId stream_from_ = raft::kNoNode;
+  MessageBatch batch_;
+};
+
 void RaftPeerService::Start(const TransportHandlers* handlers) {
   std::lock_guard<std::mutex> lock(mu_);
   handlers_ = handlers;
@@ -79,81 +128,73 @@ void RaftPeerService::Start(const TransportHandlers* handlers) {
 void RaftPeerService::Stop() {
   std::unique_lock<std::mutex> lock(mu_);
   running_ = false;
-  for (grpc::ServerContext* context : streams_) context->TryCancel();
+  for (InboundStream* stream : streams_) stream->Cancel();
   streams_done_.wait(lock, [&] { return streams_.empty(); });
 }
 
-grpc::Status RaftPeerService::Send(grpc::ServerContext* context,
-                                   grpc::ServerReader<MessageBatch>* reader, SendAck* ack) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!running_) {
-      return grpc::Status(
-          grpc::StatusCode::UNAVAILABLE,
-          absl::StrCat("the transport of node ", config_.node_id, " is not running; retry later"));
-    }
-    streams_.insert(context);
-  }
-  grpc::Status status = Serve(context, reader);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    streams_.erase(context);
-    if (streams_.empty()) streams_done_.notify_all();
-  }
-  return status;
-}
-
-grpc::Status RaftPeerService::Serve(grpc::ServerContext* context,
-                                    grpc::ServerReader<MessageBatch>* reader) {
-  // handlers_ is set before running_ and never changes while streams are open.
+grpc::ServerReadReactor<MessageBatch>* RaftPeerService::Send(grpc::CallbackServerContext* context,
+                                                             SendAck* /*ack*/) {
+  auto* stream = new InboundStream(this, context);
   const TransportHandlers* handlers;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    handlers = handlers_;
+    streams_.insert(stream);
+    // handlers_ is set before running_ and stays valid until Stop returns,
+    // which waits for this stream.
+    handlers = running_ ? handlers_ : nullptr;
   }
-  NodeId stream_from = raft::kNoNode;
-  MessageBatch batch;
-  while (reader->Read(&batch)) {
-    if (batch.cluster_id() != config_.cluster_id) {
-      std::string msg =
-          absl::StrCat("cluster id mismatch: node ", config_.node_id, " belongs to cluster ",
-                       config_.cluster_id, " but peer ", batch.from(), " (", context->peer(),
-                       ") sent cluster ", batch.cluster_id(), "; check both nodes' cluster id");
-      spdlog::error("transport: rejecting stream: {}", msg);
-      rejected_streams_.fetch_add(1, std::memory_order_relaxed);
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, msg);
+  stream->Begin(handlers);
+  return stream;
+}
+
+void RaftPeerService::StreamDone(InboundStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_.erase(stream);
+  if (streams_.empty()) streams_done_.notify_all();
+}
+
+grpc::Status RaftPeerService::ServeBatch(const MessageBatch& batch,
+                                         const grpc::CallbackServerContext& context,
+                                         const TransportHandlers& handlers, NodeId* stream_from) {
+  if (batch.cluster_id() != config_.cluster_id) {
+    std::string msg =
+        absl::StrCat("cluster id mismatch: node ", config_.node_id, " belongs to cluster ",
+                     config_.cluster_id, " but peer ", batch.from(), " (", context.peer(),
+                     ") sent cluster ", batch.cluster_id(), "; check both nodes' cluster id");
+    spdlog::error("transport: rejecting stream: {}", msg);
+    rejected_streams_.fetch_add(1, std::memory_order_relaxed);
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, msg);
+  }
+  if (batch.to() != config_.node_id) {
+    std::string msg = absl::StrCat("node id mismatch: peer ", batch.from(), " (", context.peer(),
+                                   ") addressed node ", batch.to(), " but this is node ",
+                                   config_.node_id, "; check that peer's address list");
+    spdlog::error("transport: rejecting stream: {}", msg);
+    rejected_streams_.fetch_add(1, std::memory_order_relaxed);
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, msg);
+  }
+  if (batch.from() == raft::kNoNode || batch.from() == config_.node_id ||
+      (*stream_from != raft::kNoNode && batch.from() != *stream_from)) {
+    std::string msg = absl::StrCat("invalid sender id ", batch.from(), " from ", context.peer(),
+                                   " (stream began as node ", *stream_from, ", this is node ",
+                                   config_.node_id, ")");
+    spdlog::error("transport: rejecting stream: {}", msg);
+    rejected_streams_.fetch_add(1, std::memory_order_relaxed);
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
+  }
+  *stream_from = batch.from();
+  received_batches_.fetch_add(1, std::memory_order_relaxed);
+  for (const raftpb::Message& pm : batch.messages()) {
+    absl::StatusOr<raft::Message> m = raft::FromProto(pm);
+    absl::Status valid = m.ok() ? Validate(*m, *stream_from) : m.status();
+    if (!valid.ok()) {
+      spdlog::warn("transport: dropping a message from node {} ({}): {}", *stream_from,
+                   context.peer(), valid.ToString());
+      invalid_messages_.fetch_add(1, std::memory_order_relaxed);
+      continue;
     }
-    if (batch.to() != config_.node_id) {
-      std::string msg = absl::StrCat("node id mismatch: peer ", batch.from(), " (", context->peer(),
-                                     ") addressed node ", batch.to(), " but this is node ",
-                                     config_.node_id, "; check that peer's address list");
-      spdlog::error("transport: rejecting stream: {}", msg);
-      rejected_streams_.fetch_add(1, std::memory_order_relaxed);
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, msg);
-    }
-    if (batch.from() == raft::kNoNode || batch.from() == config_.node_id ||
-        (stream_from != raft::kNoNode && batch.from() != stream_from)) {
-      std::string msg = absl::StrCat("invalid sender id ", batch.from(), " from ", context->peer(),
-                                     " (stream began as node ", stream_from, ", this is node ",
-                                     config_.node_id, ")");
-      spdlog::error("transport: rejecting stream: {}", msg);
-      rejected_streams_.fetch_add(1, std::memory_order_relaxed);
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
-    }
-    stream_from = batch.from();
-    received_batches_.fetch_add(1, std::memory_order_relaxed);
-    for (const raftpb::Message& pm : batch.messages()) {
-      absl::StatusOr<raft::Message> m = raft::FromProto(pm);
-      absl::Status valid = m.ok() ? Validate(*m, stream_from) : m.status();
-      if (!valid.ok()) {
-        spdlog::warn("transport: dropping a message from node {} ({}): {}", stream_from,
-                     context->peer(), valid.ToString());
-        invalid_messages_.fetch_add(1, std::memory_order_relaxed);
-        continue;
-      }
-      received_messages_.fetch_add(1, std::memory_order_relaxed);
-      handlers->on_message(std::move(*m));
-    }
+    received_messages_.fetch_add(1, std::memory_order_relaxed);
+    handlers.on_message(std::move(*m));
   }
   return grpc::Status::OK;
 }
