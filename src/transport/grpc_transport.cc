@@ -219,13 +219,35 @@ void RaftPeerService::AddStats(TransportStats* stats) const {
 }
 
 // ---------------------------------------------------------------------------
-// PeerSender: one peer's bounded queue, sender thread and stream.
+// PeerSender: one peer's bounded queue and stream, written without a thread
+// of its own on the hot path.
 //
-// Invariants: queued_bytes_ is the sum of EstimatedBytes over queue_;
-// queue_.size() <= peer_queue_messages_max and queued_bytes_ <=
-// peer_queue_bytes_max. Only the sender thread opens, writes and closes the
-// stream; other threads may only cancel it (ctx_->TryCancel under mu_), which
-// makes every blocking stream call return promptly.
+// Enqueue (under GrpcTransport::mu_) only queues; Kick then starts a write
+// when none is in flight: it takes up to batch_bytes_max of queued messages,
+// encodes them into one MessageBatch and hands it to gRPC with a non-blocking
+// StartWrite, on the calling thread (the node loop). The write's completion
+// (OnWriteDone, on a gRPC callback thread) starts the next batch. So a
+// message costs no thread wake-up of ours between the node loop and the
+// socket; a burst queued while a write is in flight leaves as one batch.
+//
+// When a stream fails (a write fails, or it cannot be opened), the messages
+// in flight and queued are dropped (Raft retransmits; stale heartbeats are
+// worthless), the peer is reported unreachable once per outage, and no new
+// stream is opened for backoff_ms_ (backoff_min_ms doubling up to
+// backoff_max_ms); then the retry thread, which sleeps otherwise, reopens it
+// if messages were queued meanwhile.
+//
+// Invariants (all under mu_): queued_bytes_ is the sum of EstimatedBytes over
+// queue_, within peer_queue_messages_max and peer_queue_bytes_max; a stream
+// has at most one write in flight (Stream::writing), and only the thread that
+// set writing touches its batch and calls StartWrite; stream_ is the one
+// stream new writes go to (nullptr: none open); every Stream holds a gRPC
+// hold from its start until it is detached (no longer stream_) with no write
+// in flight, so its OnDone, which deletes it, cannot run while another thread
+// may still start an operation on it; live_streams_ counts Streams not yet
+// done, and Stop waits for zero. Handlers are called only from gRPC callback
+// threads (reports found inside Send wait in pending_ for the next callback),
+// never from inside Send, AddPeer or RemovePeer.
 class PeerSender {
  public:
   PeerSender(const TransportConfig& config, NodeId peer, std::string address)
@@ -235,73 +257,110 @@ class PeerSender {
   PeerSender(const PeerSender&) = delete;
   PeerSender& operator=(const PeerSender&) = delete;
 
-  // Starts the sender thread; *handlers must outlive Stop.
-  void Start(const TransportHandlers* handlers) {
-    handlers_ = handlers;
-    thread_ = std::thread([this] { Run(); });
-  }
-
-  // Any thread. Never blocks beyond mu_.
+  // Starts the retry thread and allows sending; *handlers must outlive Stop.
+  void Start(const TransportHandlers* handlers);
+  // Any thread. Queues m (or drops it at the queue's limits). Never blocks
+  // beyond mu_; call Kick after the last message of a Send.
   void Enqueue(raft::Message m);
+  // Any thread. Starts a write of queued messages unless one is in flight,
+  // the peer is in backoff, or the sender is stopped. Never blocks.
+  void Kick();
   // Any thread. The open stream, if any, is cancelled and re-opened.
   void SetAddress(std::string address);
-  // Any thread but the sender's. Cancels the stream and joins the thread.
+  // Any thread but gRPC's callback threads. Cancels the stream and waits
+  // until every stream is done and the retry thread has ended.
   void Stop();
   PeerStats Stats() const;
 
  private:
-  // Reports collected under mu_ and made by the sender thread without it.
+  class Stream;
+  // Reports collected under mu_ and made by a callback thread without it.
   struct Reports {
     bool unreachable = false;
     uint64_t snapshot_failures = 0;
     uint64_t snapshot_successes = 0;
   };
 
-  void Run();
-  // Waits for messages or reports; false when stopping. Takes up to
-  // batch_bytes_max (estimated) of queued messages into *out.
-  bool WaitForWork(std::vector<raft::Message>* out, Reports* reports);
-  // Encodes and writes msgs, opening the stream if needed. On error, *lost
-  // holds the messages that were not written.
-  absl::Status Deliver(const std::vector<raft::Message>& msgs,
-                       std::vector<const raft::Message*>* lost, Reports* reports);
-  absl::Status Write(const MessageBatch& batch);
-  absl::Status OpenStream();
-  // Ends the stream; returns its final status.
-  absl::Status CloseStream();
-  // After a failed delivery: drops the queue, counts, schedules reports.
-  void OnFailure(const absl::Status& status, const std::vector<const raft::Message*>& lost,
-                 Reports* reports);
+  // Stream callbacks.
+  void WriteDone(Stream* s, bool ok);
+  void StreamDone(Stream* s, const grpc::Status& status);
+  // Takes up to batch_bytes_max of queued messages into *out (at least one).
+  void TakeBatchLocked(std::vector<raft::Message>* out);
+  // Encodes msgs into s's batch, dropping messages too large to send; puts
+  // the messages past batch_bytes_max back at the queue's front.
+  void EncodeBatch(std::vector<raft::Message>* msgs, Stream* s);
+  // Detaches stream_ (new writes go to a new stream) and cancels it; true if
+  // the caller must release its hold (no write in flight).
+  bool DetachLocked(bool failed);
   void MakeReports(const Reports& reports);
-  // Waits backoff_ms_ (or until stopping), then doubles it up to the cap.
-  void Backoff();
-  // Marks the peer unreachable unless already reported in this outage.
-  void NoteUnreachableLocked(Reports* reports);
+  void NoteUnreachableLocked();
+  void RetryLoop();
 
   const TransportConfig& config_;
   const NodeId peer_;
   const TransportHandlers* handlers_ = nullptr;  // set by Start
-  std::thread thread_;
+  std::thread retry_thread_;
 
   mutable std::mutex mu_;
-  std::condition_variable cv_;                // signalled on enqueue, report, stop, address change
-  std::string address_;                       // guarded by mu_
-  bool address_changed_ = false;              // guarded by mu_
-  bool stopping_ = false;                     // guarded by mu_
-  std::deque<raft::Message> queue_;           // guarded by mu_
-  uint64_t queued_bytes_ = 0;                 // guarded by mu_
-  Reports pending_;                           // guarded by mu_; made by the sender thread
-  bool unreachable_reported_ = false;         // guarded by mu_; reset by a delivery
-  std::unique_ptr<grpc::ClientContext> ctx_;  // guarded by mu_; replaced by the sender only
-  PeerStats stats_;                           // guarded by mu_
-
-  // Sender thread only.
-  std::shared_ptr<grpc::Channel> channel_;  // gRPC hands channels out as shared_ptr
-  std::unique_ptr<RaftPeer::Stub> stub_;
-  std::unique_ptr<grpc::ClientWriter<MessageBatch>> writer_;
-  SendAck ack_;
+  std::condition_variable cv_;  // retry thread: backoff armed or stop; Stop: a stream done
+  std::string address_;
+  bool started_ = false;
+  bool stopping_ = false;
+  std::deque<raft::Message> queue_;
+  uint64_t queued_bytes_ = 0;
+  Stream* stream_ = nullptr;
+  int live_streams_ = 0;
+  bool backing_off_ = false;  // no new stream before retry_at_
+  std::chrono::steady_clock::time_point retry_at_;
   int64_t backoff_ms_ = 0;
+  Reports pending_;
+  bool unreachable_reported_ = false;  // reset by a successful write
+  PeerStats stats_;
+  std::shared_ptr<grpc::Channel> channel_;  // gRPC hands channels out as shared_ptr
+  std::shared_ptr<RaftPeer::Stub> stub_;    // shared with a stream being opened
 };
+
+// One client stream (RaftPeer.Send) to the peer. Owned by gRPC from StartCall
+// to OnDone, which deletes it. The fields marked "mu_" are guarded by the
+// sender's mutex.
+class PeerSender::Stream final : public grpc::ClientWriteReactor<MessageBatch> {
+ public:
+  explicit Stream(PeerSender* sender) : sender_(sender) {}
+
+  // Starts the call with one hold (see the PeerSender invariants).
+  void Begin(RaftPeer::Stub* stub) {
+    stub->async()->Send(&context_, &ack_, this);  // binds this reactor to the call
+    AddHold();
+    StartCall();
+  }
+  void OnWriteDone(bool ok) override { sender_->WriteDone(this, ok); }
+  void OnDone(const grpc::Status& status) override {
+    sender_->StreamDone(this, status);
+    delete this;
+  }
+
+  grpc::ClientContext context_;
+  SendAck ack_;
+  MessageBatch batch_;            // the write in flight; only the writer touches it
+  uint64_t batch_snapshots_ = 0;  // snapshots in batch_
+  bool writing_ = false;          // mu_: a write is in flight or being started
+  bool detached_ = false;         // mu_: no longer the sender's stream_
+  bool failed_ = false;           // mu_: detached because it broke
+  bool released_ = false;         // mu_: its hold was (or is being) removed
+
+ private:
+  PeerSender* const sender_;
+};
+
+void PeerSender::Start(const TransportHandlers* handlers) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    handlers_ = handlers;
+    started_ = true;
+    backoff_ms_ = config_.backoff_min_ms;
+  }
+  retry_thread_ = std::thread([this] { RetryLoop(); });
+}
 
 void PeerSender::Enqueue(raft::Message m) {
   const uint64_t bytes = EstimatedBytes(m);
@@ -310,82 +369,63 @@ void PeerSender::Enqueue(raft::Message m) {
       queued_bytes_ + bytes > config_.peer_queue_bytes_max) {
     ++stats_.dropped_queue_full;
     if (m.type == raft::MessageType::kSnap) ++pending_.snapshot_failures;
-    NoteUnreachableLocked(&pending_);
-    cv_.notify_one();
+    NoteUnreachableLocked();
     return;
   }
   queued_bytes_ += bytes;
   queue_.push_back(std::move(m));
-  cv_.notify_one();
 }
 
-void PeerSender::SetAddress(std::string address) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (address == address_) return;
-  address_ = std::move(address);
-  address_changed_ = true;
-  if (ctx_) ctx_->TryCancel();
-  cv_.notify_one();
-}
-
-void PeerSender::Stop() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    if (ctx_) ctx_->TryCancel();
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
-
-PeerStats PeerSender::Stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  PeerStats s = stats_;
-  s.address = address_;
-  s.queued_messages = queue_.size();
-  s.queued_bytes = queued_bytes_;
-  return s;
-}
-
-void PeerSender::NoteUnreachableLocked(Reports* reports) {
-  if (unreachable_reported_) return;
-  unreachable_reported_ = true;
-  reports->unreachable = true;
-}
-
-void PeerSender::Run() {
-  pthread_setname_np(pthread_self(), "raft-send");
-  backoff_ms_ = config_.backoff_min_ms;
-  std::vector<raft::Message> msgs;
-  std::vector<const raft::Message*> lost;
-  Reports reports;
-  while (WaitForWork(&msgs, &reports)) {
-    MakeReports(reports);
-    reports = Reports();
-    if (msgs.empty()) continue;
-    lost.clear();
-    absl::Status status = Deliver(msgs, &lost, &reports);
-    if (status.ok()) {
-      backoff_ms_ = config_.backoff_min_ms;
-    } else {
-      OnFailure(status, lost, &reports);
+void PeerSender::Kick() {
+  while (true) {
+    std::vector<raft::Message> msgs;
+    Stream* s = nullptr;
+    bool open = false;
+    std::shared_ptr<RaftPeer::Stub> stub;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!started_ || stopping_ || backing_off_ || queue_.empty()) return;
+      if (stream_ == nullptr) {
+        if (!channel_) {
+          channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(),
+                                               ChannelArgs(config_));
+          stub_ = std::shared_ptr<RaftPeer::Stub>(RaftPeer::NewStub(channel_));
+        }
+        stream_ = new Stream(this);
+        ++live_streams_;
+        open = true;
+      } else if (stream_->writing_) {
+        return;  // its completion takes the queue
+      }
+      s = stream_;
+      s->writing_ = true;
+      TakeBatchLocked(&msgs);
+      stub = stub_;
     }
-    MakeReports(reports);
-    reports = Reports();
-    msgs.clear();
-    if (!status.ok()) Backoff();
+    // Outside mu_: writing_ keeps the stream's hold (and so the stream)
+    // until this write completes, and no other thread touches its batch.
+    if (open) s->Begin(stub.get());
+    EncodeBatch(&msgs, s);
+    if (s->batch_.messages_size() > 0) {
+      s->StartWrite(&s->batch_);
+      return;
+    }
+    // Everything taken was too large to send: take the next messages.
+    bool release = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      s->writing_ = false;
+      release = s->detached_ && !s->released_;
+      if (release) s->released_ = true;
+    }
+    if (release) {
+      s->RemoveHold();
+      return;
+    }
   }
-  if (writer_) CloseStream().IgnoreError();  // stopping: ctx_ is cancelled
 }
 
-bool PeerSender::WaitForWork(std::vector<raft::Message>* out, Reports* reports) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] {
-    return stopping_ || !queue_.empty() || pending_.unreachable || pending_.snapshot_failures > 0;
-  });
-  if (stopping_) return false;
-  *reports = pending_;
-  pending_ = Reports();
+void PeerSender::TakeBatchLocked(std::vector<raft::Message>* out) {
   uint64_t bytes = 0;
   while (!queue_.empty()) {
     const uint64_t next = EstimatedBytes(queue_.front());
@@ -395,144 +435,140 @@ bool PeerSender::WaitForWork(std::vector<raft::Message>* out, Reports* reports) 
     out->push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
-  return true;
 }
 
-absl::Status PeerSender::Deliver(const std::vector<raft::Message>& msgs,
-                                 std::vector<const raft::Message*>* lost, Reports* reports) {
-  MessageBatch batch;
+void PeerSender::EncodeBatch(std::vector<raft::Message>* msgs, Stream* s) {
+  MessageBatch& batch = s->batch_;
+  batch.Clear();
   batch.set_cluster_id(config_.cluster_id);
   batch.set_from(config_.node_id);
   batch.set_to(peer_);
-  std::vector<const raft::Message*> in_batch;
+  s->batch_snapshots_ = 0;
   uint64_t batch_bytes = 0;
-  uint64_t snapshots = 0;
-  auto flush = [&]() -> absl::Status {
-    absl::Status s = Write(batch);
-    if (!s.ok()) return s;
-    reports->snapshot_successes += snapshots;
-    batch.clear_messages();
-    in_batch.clear();
-    batch_bytes = 0;
-    snapshots = 0;
-    return absl::OkStatus();
-  };
-  for (size_t i = 0; i < msgs.size(); ++i) {
-    const raft::Message& m = msgs[i];
+  uint64_t too_large = 0;
+  uint64_t snapshot_failures = 0;
+  size_t i = 0;
+  for (; i < msgs->size(); ++i) {
+    const raft::Message& m = (*msgs)[i];
     raftpb::Message pm;
     raft::ToProto(m, &pm);
     const uint64_t size = pm.ByteSizeLong();
     if (size + kBatchOverheadBytes > config_.message_bytes_max) {
       spdlog::warn("transport: dropping {} to node {}: {} bytes exceed message_bytes_max {}",
                    raft::MessageTypeName(m.type), peer_, size, config_.message_bytes_max);
-      std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.dropped_too_large;
-      if (m.type == raft::MessageType::kSnap) ++reports->snapshot_failures;
+      ++too_large;
+      if (m.type == raft::MessageType::kSnap) ++snapshot_failures;
       continue;
     }
     const uint64_t field_bytes = BatchFieldBytes(size);
-    if (!in_batch.empty() && batch_bytes + field_bytes > config_.batch_bytes_max) {
-      absl::Status s = flush();
-      if (!s.ok()) {
-        *lost = in_batch;
-        for (size_t j = i; j < msgs.size(); ++j) lost->push_back(&msgs[j]);
-        return s;
-      }
-    }
+    if (batch.messages_size() > 0 && batch_bytes + field_bytes > config_.batch_bytes_max) break;
     *batch.add_messages() = std::move(pm);
-    in_batch.push_back(&m);
     batch_bytes += field_bytes;
-    if (m.type == raft::MessageType::kSnap) ++snapshots;
+    if (m.type == raft::MessageType::kSnap) ++s->batch_snapshots_;
   }
-  if (!in_batch.empty()) {
-    absl::Status s = flush();
-    if (!s.ok()) {
-      *lost = in_batch;
-      return s;
-    }
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PeerSender::Write(const MessageBatch& batch) {
-  if (!writer_) {
-    absl::Status s = OpenStream();
-    if (!s.ok()) return s;
-  }
-  if (!writer_->Write(batch)) return CloseStream();
+  if (too_large == 0 && i == msgs->size()) return;
   std::lock_guard<std::mutex> lock(mu_);
-  stats_.connected = true;
-  stats_.sent_batches += 1;
-  stats_.sent_messages += static_cast<uint64_t>(batch.messages_size());
-  unreachable_reported_ = false;
-  return absl::OkStatus();
+  stats_.dropped_too_large += too_large;
+  pending_.snapshot_failures += snapshot_failures;
+  // The rest go back in front, in order (nobody else takes from the queue
+  // while this stream's write is being started).
+  for (size_t j = msgs->size(); j > i; --j) {
+    queued_bytes_ += EstimatedBytes((*msgs)[j - 1]);
+    queue_.push_front(std::move((*msgs)[j - 1]));
+  }
 }
 
-absl::Status PeerSender::OpenStream() {
-  std::string address;
-  grpc::ClientContext* ctx;
+void PeerSender::WriteDone(Stream* s, bool ok) {
+  Reports reports;
+  bool release = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_) return absl::CancelledError("transport is stopping");
-    if (address_changed_ || !channel_) {
-      address_changed_ = false;
-      channel_.reset();
-      address = address_;
+    if (ok) {
+      stats_.connected = true;
+      stats_.sent_batches += 1;
+      stats_.sent_messages += static_cast<uint64_t>(s->batch_.messages_size());
+      reports.snapshot_successes += s->batch_snapshots_;
+      unreachable_reported_ = false;
+      backoff_ms_ = config_.backoff_min_ms;
+    } else {
+      stats_.dropped_unreachable += static_cast<uint64_t>(s->batch_.messages_size());
+      reports.snapshot_failures += s->batch_snapshots_;
+      if (stream_ == s) DetachLocked(/*failed=*/true);
     }
-    ctx_ = std::make_unique<grpc::ClientContext>();
-    ctx = ctx_.get();
+    s->writing_ = false;  // after DetachLocked, which so leaves the release to us
+    release = s->detached_ && !s->released_;
+    if (release) s->released_ = true;
+    std::swap(reports.unreachable, pending_.unreachable);
+    reports.snapshot_failures += pending_.snapshot_failures;
+    pending_.snapshot_failures = 0;
   }
-  if (!channel_) {
-    channel_ = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                         ChannelArgs(config_));
-    stub_ = RaftPeer::NewStub(channel_);
+  MakeReports(reports);
+  if (release) {
+    s->RemoveHold();
+  } else if (ok) {
+    Kick();
   }
-  // Blocks until the call has started or failed (cancelled by Stop at once).
-  writer_ = stub_->Send(ctx, &ack_);
-  return absl::OkStatus();
 }
 
-absl::Status PeerSender::CloseStream() {
-  // Only after a failed Write (the call is over) or a cancellation, so Finish
-  // returns promptly.
-  grpc::Status status = writer_->Finish();
-  writer_.reset();
-  std::lock_guard<std::mutex> lock(mu_);
-  ctx_.reset();
-  stats_.connected = false;
-  if (status.ok()) {
-    return absl::UnavailableError(absl::StrCat("node ", peer_, " closed the stream"));
+bool PeerSender::DetachLocked(bool failed) {
+  Stream* s = stream_;
+  stream_ = nullptr;
+  s->detached_ = true;
+  s->failed_ = failed;
+  s->context_.TryCancel();
+  if (failed) {
+    // Drop the queue, count the outage, back off before the next stream.
+    uint64_t dropped = queue_.size();
+    for (const raft::Message& m : queue_) {
+      if (m.type == raft::MessageType::kSnap) ++pending_.snapshot_failures;
+    }
+    queue_.clear();
+    queued_bytes_ = 0;
+    stats_.dropped_unreachable += dropped;
+    stats_.connected = false;
+    NoteUnreachableLocked();
+    backing_off_ = true;
+    retry_at_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(backoff_ms_);
+    backoff_ms_ = std::min(backoff_ms_ * 2, config_.backoff_max_ms);
+    cv_.notify_all();
   }
-  return FromGrpc(status);
+  // With a write in flight, its completion releases the hold.
+  bool release = !s->writing_ && !s->released_;
+  if (release) s->released_ = true;
+  return release;
 }
 
-void PeerSender::OnFailure(const absl::Status& status,
-                           const std::vector<const raft::Message*>& lost, Reports* reports) {
-  if (writer_) CloseStream().IgnoreError();
-  std::lock_guard<std::mutex> lock(mu_);
-  if (stopping_) return;
-  uint64_t dropped = lost.size() + queue_.size();
-  for (const raft::Message* m : lost) {
-    if (m->type == raft::MessageType::kSnap) ++reports->snapshot_failures;
+void PeerSender::StreamDone(Stream* s, const grpc::Status& status) {
+  Reports reports;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stream_ == s) DetachLocked(/*failed=*/true);  // ended by the peer, nothing in flight
+    if (s->failed_ && !stopping_) {
+      // One warning per change of error, so a peer that stays down does not
+      // flood the log.
+      std::string error = status.ok() ? absl::StrCat("node ", peer_, " closed the stream")
+                                      : FromGrpc(status).ToString();
+      if (error != stats_.last_error) {
+        spdlog::warn("transport: node {} at {} unreachable: {}", peer_, address_, error);
+      } else {
+        spdlog::debug("transport: node {} at {} still unreachable", peer_, address_);
+      }
+      stats_.last_error = std::move(error);
+      ++stats_.stream_failures;  // with last_error: Stats sees both or neither
+    }
+    std::swap(reports.unreachable, pending_.unreachable);
+    reports.snapshot_failures = pending_.snapshot_failures;
+    pending_.snapshot_failures = 0;
+    --live_streams_;
+    cv_.notify_all();
   }
-  for (const raft::Message& m : queue_) {
-    if (m.type == raft::MessageType::kSnap) ++reports->snapshot_failures;
-  }
-  queue_.clear();
-  queued_bytes_ = 0;
-  stats_.dropped_unreachable += dropped;
-  ++stats_.stream_failures;
-  // One warning per change of error, so a peer that stays down does not flood the log.
-  std::string error = status.ToString();
-  if (error != stats_.last_error) {
-    spdlog::warn("transport: node {} at {} unreachable ({} messages dropped): {}", peer_, address_,
-                 dropped, error);
-  } else {
-    spdlog::debug("transport: node {} at {} still unreachable ({} messages dropped)", peer_,
-                  address_, dropped);
-  }
-  stats_.last_error = std::move(error);
-  NoteUnreachableLocked(reports);
+  MakeReports(reports);
+}
+
+void PeerSender::NoteUnreachableLocked() {
+  if (unreachable_reported_) return;
+  unreachable_reported_ = true;
+  pending_.unreachable = true;
 }
 
 void PeerSender::MakeReports(const Reports& reports) {
@@ -553,11 +589,68 @@ void PeerSender::MakeReports(const Reports& reports) {
   }
 }
 
-void PeerSender::Backoff() {
+void PeerSender::RetryLoop() {
+  pthread_setname_np(pthread_self(), "raft-retry");
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms_),
-               [&] { return stopping_ || address_changed_; });
-  backoff_ms_ = std::min(backoff_ms_ * 2, config_.backoff_max_ms);
+  while (!stopping_) {
+    if (!backing_off_) {
+      cv_.wait(lock);
+      continue;
+    }
+    if (std::chrono::steady_clock::now() < retry_at_) {
+      cv_.wait_until(lock, retry_at_);
+      continue;
+    }
+    backing_off_ = false;
+    lock.unlock();
+    Kick();
+    lock.lock();
+  }
+}
+
+void PeerSender::SetAddress(std::string address) {
+  Stream* release = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (address == address_) return;
+    address_ = std::move(address);
+    channel_.reset();
+    stub_.reset();
+    if (stream_ != nullptr) {
+      Stream* s = stream_;
+      if (DetachLocked(/*failed=*/false)) release = s;
+    }
+    backing_off_ = false;
+    backoff_ms_ = config_.backoff_min_ms;
+  }
+  if (release != nullptr) release->RemoveHold();
+  Kick();
+}
+
+void PeerSender::Stop() {
+  Stream* release = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    if (stream_ != nullptr) {
+      Stream* s = stream_;
+      if (DetachLocked(/*failed=*/false)) release = s;
+    }
+    cv_.notify_all();
+  }
+  if (release != nullptr) release->RemoveHold();
+  if (retry_thread_.joinable()) retry_thread_.join();
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return live_streams_ == 0; });
+}
+
+PeerStats PeerSender::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  PeerStats s = stats_;
+  s.address = address_;
+  s.queued_messages = queue_.size();
+  s.queued_bytes = queued_bytes_;
+  return s;
 }
 
 // ---------------------------------------------------------------------------
@@ -649,7 +742,13 @@ void GrpcTransport::Send(std::vector<raft::Message> msgs) {
       continue;
     }
     it->second->Enqueue(std::move(m));
+    if (std::find(touched_.begin(), touched_.end(), it->second.get()) == touched_.end()) {
+      touched_.push_back(it->second.get());
+    }
   }
+  // One write per peer for everything just queued (unless one is in flight).
+  for (PeerSender* peer : touched_) peer->Kick();
+  touched_.clear();
 }
 
 TransportStats GrpcTransport::Stats() const {

@@ -1,15 +1,18 @@
 // GrpcTransport: the Transport over gRPC (proto/transport.proto), and
 // RaftPeerService, its receiving half, registered on the node's peer server.
 //
-// Sending: one PeerSender per peer, each with one thread, one bounded queue
-// and one long-lived client stream (RaftPeer.Send). Send only appends to the
-// queue (dropping the newest message when the queue is at its message or byte
-// limit) and wakes the thread; the thread drains up to batch_bytes_max of
-// queued messages, encodes them into MessageBatches and writes them. When a
-// stream breaks or cannot be opened, the messages in flight and in the queue
-// are dropped (Raft retransmits; stale heartbeats are worthless), the peer is
-// reported unreachable, and the thread waits backoff_min_ms doubling up to
-// backoff_max_ms before opening a new stream.
+// Sending: one PeerSender per peer, each with one bounded queue and one
+// long-lived client stream (RaftPeer.Send) on gRPC's callback API. Send
+// queues (dropping the newest message when the queue is at its message or
+// byte limit) and, unless a write is in flight, encodes what is queued (up to
+// batch_bytes_max) into one MessageBatch and starts writing it, on the
+// caller's thread, without blocking; the write's completion starts the next.
+// No thread of ours sits between the node loop and the socket. When a stream
+// breaks or cannot be opened, the messages in flight and in the queue are
+// dropped (Raft retransmits; stale heartbeats are worthless), the peer is
+// reported unreachable, and no stream is opened for backoff_min_ms doubling
+// up to backoff_max_ms (a per-peer retry thread, asleep otherwise, reopens it
+// when the time is up and messages wait).
 //
 // Receiving: RaftPeerService is a callback (reactor) service: each inbound
 // stream is an InboundStream whose read completions run on gRPC's callback
@@ -146,6 +149,7 @@ class GrpcTransport final : public Transport {
   mutable std::mutex mu_;  // guards state_ and peers_; held while enqueueing
   State state_ = State::kNew;
   std::map<NodeId, std::unique_ptr<PeerSender>> peers_;
+  std::vector<PeerSender*> touched_;  // Send's scratch: peers to Kick
 
   std::atomic<uint64_t> dropped_not_running_{0};
   std::atomic<uint64_t> dropped_unknown_peer_{0};
