@@ -559,10 +559,12 @@ void PeerSender::StreamDone(Stream* s, const grpc::Status& status) {
     std::swap(reports.unreachable, pending_.unreachable);
     reports.snapshot_failures = pending_.snapshot_failures;
     pending_.snapshot_failures = 0;
-    --live_streams_;
-    cv_.notify_all();
   }
   MakeReports(reports);
+  // Last: once live_streams_ is zero, Stop may return and this sender go.
+  std::lock_guard<std::mutex> lock(mu_);
+  --live_streams_;
+  cv_.notify_all();
 }
 
 void PeerSender::NoteUnreachableLocked() {

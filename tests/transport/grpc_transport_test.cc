@@ -38,6 +38,36 @@ TransportConfig TestConfig(NodeId id, uint64_t cluster_id = 7) {
 
 std::string Loopback(int port) { return "127.0.0.1:" + std::to_string(port); }
 
+// gRPC 1.51 (Debian's) runs every callback-API reaction on one process-wide
+// completion queue, created when its first user (a server with a callback
+// service, or a channel's first callback call) appears and freed when the last
+// goes; a new user arriving just then can double-free it (ASan caught this
+// between two tests). A server that lives as long as the test binary keeps the
+// queue alive, as raftkv's client-facing server does in the real process.
+class KeepCallbackQueueAlive : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    service_ = std::make_unique<RaftPeerService>(TestConfig(99));
+    grpc::ServerBuilder builder;
+    builder.RegisterService(service_.get());
+    int port = 0;
+    builder.AddListeningPort(Loopback(0), grpc::InsecureServerCredentials(), &port);
+    server_ = builder.BuildAndStart();
+    ASSERT_TRUE(server_ != nullptr && port > 0);
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    server_.reset();
+    service_.reset();
+  }
+
+ private:
+  std::unique_ptr<RaftPeerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+::testing::Environment* const keep_callback_queue_alive =
+    ::testing::AddGlobalTestEnvironment(new KeepCallbackQueueAlive);
+
 // One node: a transport and the peer server carrying its service.
 struct Node {
   Inbox inbox;  // first: outlives the transport's threads
