@@ -21,7 +21,8 @@
 // called from transport-owned threads (and, for InMemoryTransport, from the
 // thread that called another node's Send); they must be thread-safe, must not
 // block, and must not call the transport's Stop or RemovePeer (which wait for
-// handlers and sender threads). Pushing onto the node loop's queue is the
+// handlers and open streams). GrpcTransport calls them on gRPC's callback
+// threads, never from inside Send, AddPeer or RemovePeer. Pushing onto the node loop's queue is the
 // intended use.
 #pragma once
 
@@ -44,11 +45,11 @@ struct TransportHandlers {
   // Optional. Messages to `peer` were lost because it could not be reached (a
   // stream broke or could not be opened, or its queue overflowed). Called at
   // most once between two successful deliveries to that peer, so an outage
-  // produces one report, not one per message. GrpcTransport makes reports on
-  // the peer's sender thread, so while that thread is stuck opening a stream
-  // to a hung peer a report waits for the attempt to time out (about
-  // max(1 s, backoff_max_ms)); a write blocked on a hung peer ends with the
-  // keepalive timeout.
+  // produces one report, not one per message. GrpcTransport makes reports
+  // when a write of the peer's stream completes or fails, so while a stream
+  // to a hung peer is stuck opening, a report waits for the attempt to time
+  // out (about max(1 s, backoff_max_ms)); a write blocked on a hung peer ends
+  // with the keepalive timeout.
   std::function<void(NodeId peer)> on_unreachable;
   // Optional. A MsgSnap to `peer` was handed to the connection (failed =
   // false) or lost (failed = true).
