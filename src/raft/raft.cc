@@ -67,6 +67,7 @@ Raft::Raft(const Config& c, const LogStorage& storage)
       pre_vote_(c.pre_vote),
       read_only_option_(c.read_only_option),
       disable_proposal_forwarding_(c.disable_proposal_forwarding),
+      defer_commit_broadcast_(c.defer_commit_broadcast),
       max_msg_size_(c.max_size_per_msg),
       max_uncommitted_size_(c.max_uncommitted_entries_size),
       rng_(c.seed ^ (c.id * 0x9e3779b97f4a7c15ULL)) {}
@@ -114,6 +115,7 @@ void Raft::Reset(Term term) {
   trk_.ResetVotes();
   trk_.ResetAll(log_.LastIndex(), id_);
   pending_conf_index_ = 0;
+  commit_unbroadcast_ = false;
   uncommitted_size_ = 0;
   read_only_ = ReadOnly();
   read_round_unsent_ = false;
@@ -284,9 +286,14 @@ void Raft::SendHeartbeat(NodeId to, const std::string& ctx) {
 }
 
 void Raft::BroadcastAppend() {
+  commit_unbroadcast_ = false;
   for (auto& [id, pr] : trk_.progress()) {
     if (id != id_) SendAppend(id);
   }
+}
+
+void Raft::BroadcastCommit() {
+  if (HasUnbroadcastCommit()) BroadcastAppend();
 }
 
 void Raft::BroadcastHeartbeat(const std::string& ctx) {
@@ -432,9 +439,14 @@ absl::Status Raft::Step(Message m) {
       resp.type = MessageType::kAppResp;
       resp.to = m.from;
       Send(std::move(resp));
-    } else if (m.type == MessageType::kPreVote) {
+    } else if (m.type == MessageType::kPreVote || m.type == MessageType::kVote) {
+      // Rejected at our term, which the candidate then adopts (the paper's
+      // RequestVote reply carries currentTerm). Without this, a candidate
+      // that only this node can elect (e.g. it alone holds the newest
+      // membership) may trail this node's term forever: found by raft_sim
+      // seed 645.
       Message resp;
-      resp.type = MessageType::kPreVoteResp;
+      resp.type = VoteRespType(m.type);
       resp.to = m.from;
       resp.term = term_;
       resp.reject = true;
@@ -565,7 +577,14 @@ absl::Status Raft::StepLeader(Message& m) {
       }
       if (MaybeCommit()) {
         ReleasePendingReadIndexMessages();
-        BroadcastAppend();
+        if (defer_commit_broadcast_) {
+          // Followers learn it from the next append (below, or the next
+          // proposal's) or from BroadcastCommit.
+          commit_unbroadcast_ = true;
+          if (was_paused) SendAppend(m.from);
+        } else {
+          BroadcastAppend();
+        }
       } else if (was_paused) {
         SendAppend(m.from);
       }

@@ -40,6 +40,9 @@ class Raft {
   // round (called when a Ready is built, so concurrent reads share it).
   void FlushReadIndexRound();
   bool HasUnsentReadIndexRound() const { return read_round_unsent_; }
+  // See Config::defer_commit_broadcast.
+  bool HasUnbroadcastCommit() const { return commit_unbroadcast_ && state_ == StateRole::kLeader; }
+  void BroadcastCommit();
   // Acknowledges what a Ready handed out.
   void Advance(const ReadyCursor& c);
 
@@ -124,6 +127,9 @@ class Raft {
 
   ReadOnly read_only_;
   bool read_round_unsent_ = false;
+  // Leader with defer_commit_broadcast: the commit index advanced after the
+  // last BroadcastAppend (which carries it to every follower not paused).
+  bool commit_unbroadcast_ = false;
   // ReadIndex requests held until the leader commits an entry of its term.
   std::vector<Message> pending_read_index_messages_;
 
@@ -137,6 +143,7 @@ class Raft {
   const bool pre_vote_;
   const ReadOnlyOption read_only_option_;
   const bool disable_proposal_forwarding_;
+  const bool defer_commit_broadcast_;
   const uint64_t max_msg_size_;
   const uint64_t max_uncommitted_size_;
   Rng rng_;

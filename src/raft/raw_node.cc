@@ -106,6 +106,10 @@ void RawNode::ReportSnapshot(NodeId id, bool failed) {
   (void)raft_->Step(std::move(m));
 }
 
+bool RawNode::HasUnbroadcastCommit() const { return raft_->HasUnbroadcastCommit(); }
+
+void RawNode::BroadcastCommit() { raft_->BroadcastCommit(); }
+
 bool RawNode::HasReady() const {
   const Raft& r = *raft_;
   if (r.soft_state() != prev_soft_state_) return true;

@@ -69,7 +69,13 @@ struct Config {
   bool pre_vote = true;      // a pre-vote round before a real one (no term bumps from partitions)
   ReadOnlyOption read_only_option = ReadOnlyOption::kSafe;
   bool disable_proposal_forwarding = false;  // followers drop proposals instead of forwarding
-  uint64_t seed = 0;                         // seeds the randomized election timeout
+  // A leader whose commit index advances does not send empty appends just to
+  // carry it: the new commit rides on the next append (the next proposal's)
+  // or goes out when the caller calls RawNode::BroadcastCommit (the server
+  // does that when no proposal came for a short while). Halves the messages
+  // of a steady write load; followers learn commits a little later.
+  bool defer_commit_broadcast = false;
+  uint64_t seed = 0;  // seeds the randomized election timeout
 
   // InvalidArgument naming the offending field.
   absl::Status Validate() const;
@@ -142,6 +148,11 @@ class RawNode {
   void TransferLeader(NodeId transferee);
   void ReportUnreachable(NodeId id);
   void ReportSnapshot(NodeId id, bool failed);
+  // With Config::defer_commit_broadcast: true while this leader's commit index
+  // is ahead of what it last broadcast; BroadcastCommit then sends it (an
+  // append, empty if need be, to every follower not paused). No-ops otherwise.
+  bool HasUnbroadcastCommit() const;
+  void BroadcastCommit();
 
   bool HasReady() const;
   Ready GetReady();

@@ -6,7 +6,9 @@
 //   1. take everything queued by other threads: peer messages, proposals,
 //      linearizable-read requests (bounded queues; a full queue refuses);
 //   2. step the messages; propose all queued commands as ONE batch; register
-//      ONE ReadIndex for all queued reads; tick if a tick is due;
+//      ONE ReadIndex for all queued reads; tick if a tick is due; a leader
+//      whose commit index advanced and that sent no append since (which would
+//      have carried it) for kCommitBroadcastDelayUs broadcasts it;
 //   3. handle every Ready: a leader sends its messages first, while its own
 //      log write is in flight (safe: acknowledgements are stepped only after
 //      this round's write completes); persist entries + hard state in one

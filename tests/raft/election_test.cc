@@ -259,12 +259,15 @@ TEST(ElectionTest, StaleTermMessagesAreIgnored) {
   EXPECT_EQ(n->commit(), 0u);
   for (const Message& m : d.messages) EXPECT_EQ(m.term, 5u) << Describe(m);
 
-  // A stale vote request is not granted.
+  // A stale vote request is not granted; the rejection carries the current
+  // term, so the candidate catches up (else it could trail us forever).
   Message v = MakeMsg(MessageType::kVote, 3, 2, 4);
   v.log_term = 9;
   v.index = 9;
   d = n->StepAndDrain(v);
-  for (const Message& m : d.Of(MessageType::kVoteResp)) EXPECT_TRUE(m.reject) << Describe(m);
+  ASSERT_EQ(d.To(3, MessageType::kVoteResp).size(), 1u);
+  EXPECT_TRUE(d.To(3, MessageType::kVoteResp)[0].reject);
+  EXPECT_EQ(d.To(3, MessageType::kVoteResp)[0].term, 5u);
   EXPECT_EQ(n->term(), 5u);
   EXPECT_EQ(n->raw->GetStatus().hard_state.vote, kNoNode);
 

@@ -173,6 +173,42 @@ TEST(ReplicationTest, CommitIndexPropagatesToFollowers) {
   }
 }
 
+TEST(ReplicationTest, DeferredCommitRidesOnTheNextAppendOrBroadcastCommit) {
+  Network net({1, 2, 3}, [](Config& c) { c.defer_commit_broadcast = true; });
+  net.Elect(1);
+  int empty_appends = 0;
+  net.SetDeliverHook([&](const Message& m) {
+    if (m.type == MessageType::kApp && m.entries.empty()) ++empty_appends;
+  });
+  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
+  net.Stabilize();
+  ASSERT_EQ(net.node(1).commit(), 2u);
+  EXPECT_EQ(empty_appends, 0) << "a commit advance sent empty appends";
+  EXPECT_TRUE(net.raw(1).HasUnbroadcastCommit());
+  EXPECT_LT(net.node(2).commit(), 2u) << "the follower learnt the commit without a message";
+
+  // The next proposal's append carries the commit.
+  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("y")));
+  net.Stabilize();
+  EXPECT_EQ(empty_appends, 0);
+  for (NodeId id : {2, 3}) {
+    EXPECT_EQ(Datas(net.node(id).applied), std::vector<std::string>{"x"}) << "node " << id;
+  }
+  // BroadcastCommit sends it when no proposal comes.
+  ASSERT_TRUE(net.raw(1).HasUnbroadcastCommit());
+  net.raw(1).BroadcastCommit();
+  EXPECT_FALSE(net.raw(1).HasUnbroadcastCommit());
+  net.Stabilize();
+  EXPECT_EQ(empty_appends, 2);
+  for (NodeId id : net.ids()) {
+    EXPECT_EQ(net.node(id).commit(), 3u) << "node " << id;
+    EXPECT_EQ(Datas(net.node(id).applied), (std::vector<std::string>{"x", "y"})) << "node " << id;
+  }
+  net.raw(1).BroadcastCommit();  // nothing new: no message
+  net.Stabilize();
+  EXPECT_EQ(empty_appends, 2);
+}
+
 TEST(ReplicationTest, HeartbeatCarriesCommit) {
   NodeSetup s = Voters({1, 2, 3});
   s.entries = {MakeEntry(1, 1), MakeEntry(2, 1, "b"), MakeEntry(3, 1, "c")};

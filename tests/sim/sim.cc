@@ -89,6 +89,9 @@ struct Profile {
   bool pre_vote = true;
   bool check_quorum = true;
   bool disable_forwarding = false;
+  // Leaders defer commit-only appends; each tick broadcasts what is pending
+  // (the server's timer, in sim time).
+  bool defer_commit_broadcast = false;
   uint64_t max_size_per_msg = 1 << 20;
   int max_inflight = 256;
   NetworkFaults net;
@@ -139,6 +142,7 @@ Profile DrawProfile(Scenario scenario, int nodes, Rng& rng) {
     p.leader_bias = 0.9;
     p.isolate_new_leader = 0.3;
     p.isolate_on_commit = 0.2;
+    p.defer_commit_broadcast = rng.Chance(0.5);
     return p;
   }
   if (scenario == Scenario::kFigure8) {
@@ -173,6 +177,7 @@ Profile DrawProfile(Scenario scenario, int nodes, Rng& rng) {
   p.w_crash = Pick(rng, {0.001, 0.003, 0.008});
   p.w_crash_mid_ready = p.w_crash / 2;
   p.w_partition = Pick(rng, {0.0, 0.002, 0.005});
+  p.defer_commit_broadcast = rng.Chance(0.5);
   return p;
 }
 
@@ -354,12 +359,12 @@ void Simulator::Bootstrap() {
   for (int i = 0; i < nodes_count_; ++i) initial_conf_.voters.push_back(next_node_id_++);
   latest_conf_ = initial_conf_;
   Trace([&] {
-    return absl::StrCat("seed ", seed_, " scenario ", ScenarioName(opts_.scenario), " nodes ",
-                        nodes_count_, " pre_vote ", p_.pre_vote, " check_quorum ", p_.check_quorum,
-                        " max_msg ", p_.max_size_per_msg, " inflight ", p_.max_inflight, " drop ",
-                        p_.net.drop, " dup ", p_.net.duplicate, " delay<=", p_.net.max_delay,
-                        " reorder ", p_.net.reorder, " snapshots ", p_.w_snapshot > 0,
-                        " conf_changes ", p_.w_conf_change > 0);
+    return absl::StrCat(
+        "seed ", seed_, " scenario ", ScenarioName(opts_.scenario), " nodes ", nodes_count_,
+        " pre_vote ", p_.pre_vote, " check_quorum ", p_.check_quorum, " defer_commit ",
+        p_.defer_commit_broadcast, " max_msg ", p_.max_size_per_msg, " inflight ", p_.max_inflight,
+        " drop ", p_.net.drop, " dup ", p_.net.duplicate, " delay<=", p_.net.max_delay, " reorder ",
+        p_.net.reorder, " snapshots ", p_.w_snapshot > 0, " conf_changes ", p_.w_conf_change > 0);
   });
   net_.set_faults(p_.net);
   for (NodeId id : initial_conf_.voters) {
@@ -384,6 +389,7 @@ void Simulator::StartNode(SimNode& n) {
   c.check_quorum = p_.check_quorum;
   c.pre_vote = p_.pre_vote;
   c.disable_proposal_forwarding = p_.disable_forwarding;
+  c.defer_commit_broadcast = p_.defer_commit_broadcast;
   c.seed = rng_.Next();
   auto raw = RawNode::Create(c);
   if (!raw.ok()) {
@@ -542,6 +548,7 @@ void Simulator::ChaosStep() {
 
 void Simulator::Tick(SimNode& n) {
   ++now_;
+  if (p_.defer_commit_broadcast) n.raw->BroadcastCommit();
   n.raw->Tick();
   AfterInput(n);
 }
