@@ -206,11 +206,21 @@ bool CompareHolds(const v1::Compare& c, const std::optional<v1::KeyValue>& kv) {
 // so that each command (and each op of a Txn) sees the ones before it.
 class KvWriter {
  public:
-  KvWriter(Db* db, uint64_t revision)
+  KvWriter(Db* db, KeyMetaCache* meta_cache, uint64_t revision)
       : db_(db),
+        meta_cache_(meta_cache),
         batch_(rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true),
         view_(db, &batch_),
         base_revision_(revision) {}
+  // Staged writes that never reached RocksDB (a failed batch) must not stay
+  // in the cache.
+  ~KvWriter() {
+    if (staged_ && !written_) meta_cache_->Clear();
+  }
+  KvWriter(const KvWriter&) = delete;
+  KvWriter& operator=(const KvWriter&) = delete;
+  // The batch is in RocksDB.
+  void MarkWritten() { written_ = true; }
 
   KvView* view() { return &view_; }
   // Starts the next command of the batch: the previous one's revision (if it
@@ -227,38 +237,55 @@ class KvWriter {
   // Whether any command of the batch changed something.
   bool changed() const { return any_changed_ || changed_; }
   rocksdb::WriteBatchWithIndex* batch() { return &batch_; }
+  const KeyMetaCache& meta_cache() const { return *meta_cache_; }
 
   absl::Status Put(const v1::KeyValue& kv) {
     changed_ = true;
+    staged_ = true;
+    meta_cache_->Record(kv.key(), KeyMeta{kv.create_revision(), kv.version()});
     return FromRocks(batch_.Put(db_->kv(), DataKey(kv.key()), EncodeKv(kv)), "batching a put");
   }
   absl::Status Delete(const std::string& user_key) {
     changed_ = true;
+    staged_ = true;
+    meta_cache_->Forget(user_key);
     return FromRocks(batch_.Delete(db_->kv(), DataKey(user_key)), "batching a delete");
   }
 
  private:
   Db* db_;
+  KeyMetaCache* meta_cache_;  // updated as writes are staged
   rocksdb::WriteBatchWithIndex batch_;
   BatchView view_;
   uint64_t base_revision_;
   bool changed_ = false;      // by the current command
   bool any_changed_ = false;  // by an earlier command of the batch
+  bool staged_ = false;       // a Put or Delete touched the cache
+  bool written_ = false;
 };
 
 namespace {
 
 absl::Status DoPut(KvWriter* w, const v1::PutRequest& req, v1::PutResponse* resp) {
-  ASSIGN_OR_RETURN(auto prev, GetKv(w->view(), req.key()));
+  // A new key is created at this revision, version 1.
+  KeyMeta meta{w->write_revision(), 0};
+  const KeyMeta* cached = req.prev_kv() ? nullptr : w->meta_cache().Find(req.key());
+  if (cached != nullptr) {
+    meta = *cached;
+  } else {
+    ASSIGN_OR_RETURN(auto prev, GetKv(w->view(), req.key()));
+    if (prev) {
+      meta = KeyMeta{prev->create_revision(), prev->version()};
+      if (req.prev_kv()) *resp->mutable_prev_kv() = std::move(*prev);
+    }
+  }
   v1::KeyValue kv;
   kv.set_key(req.key());
   kv.set_value(req.value());
   kv.set_mod_revision(w->write_revision());
-  kv.set_create_revision(prev ? prev->create_revision() : w->write_revision());
-  kv.set_version(prev ? prev->version() + 1 : 1);
-  RETURN_IF_ERROR(w->Put(kv));
-  if (req.prev_kv() && prev) *resp->mutable_prev_kv() = std::move(*prev);
-  return absl::OkStatus();
+  kv.set_create_revision(meta.create_revision);
+  kv.set_version(meta.version + 1);
+  return w->Put(kv);
 }
 
 absl::Status DoDeleteRange(KvWriter* w, const v1::DeleteRangeRequest& req,
@@ -335,8 +362,8 @@ std::string EncodeIndexTerm(raft::Index index, raft::Term term) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(Db* db) {
-  auto sm = std::unique_ptr<KvStateMachine>(new KvStateMachine(db));
+absl::StatusOr<std::unique_ptr<KvStateMachine>> KvStateMachine::Open(Db* db, size_t cached_keys) {
+  auto sm = std::unique_ptr<KvStateMachine>(new KvStateMachine(db, cached_keys));
   RETURN_IF_ERROR(sm->Recover());
   return sm;
 }
@@ -409,6 +436,7 @@ absl::Status KvStateMachine::Commit(raft::Index index, raft::Term term, KvWriter
                   "batching the conf state"));
   }
   RETURN_IF_ERROR(db_->Write(batch, /*sync=*/false, absl::StrCat("applying entry ", index)));
+  writer->MarkWritten();
   // Readers of the atomics see the data already in RocksDB.
   revision_.store(writer->revision(), std::memory_order_release);
   applied_term_.store(term, std::memory_order_release);
@@ -451,7 +479,7 @@ absl::StatusOr<std::vector<ApplyOutcome>> KvStateMachine::ApplyBatch(
     const std::vector<raft::Entry>& entries,
     const std::map<raft::Index, raft::ConfState>& conf_states) {
   std::vector<ApplyOutcome> outcomes(entries.size());
-  KvWriter writer(db_, Revision());
+  KvWriter writer(db_, &meta_cache_, Revision());
   raft::Index next = AppliedIndex() + 1;
   const raft::Entry* last = nullptr;
   const raft::ConfState* last_cs = nullptr;
@@ -510,7 +538,7 @@ absl::StatusOr<ApplyOutcome> KvStateMachine::Apply(raft::Index index, raft::Term
     ApplyOutcome outcome;
     RETURN_IF_ERROR(CheckIndex(index, &outcome));
     if (outcome.already_applied) return outcome;
-    KvWriter writer(db_, Revision());
+    KvWriter writer(db_, &meta_cache_, Revision());
     RETURN_IF_ERROR(Stage(cmd, &writer, &outcome));
     writer.BeginCommand();
     RETURN_IF_ERROR(Commit(index, term, &writer, nullptr));

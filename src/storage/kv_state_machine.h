@@ -10,6 +10,10 @@
 // not synced: the Raft log is the source of truth, and after a restart the
 // node re-applies from AppliedIndex() + 1.
 //
+// A Put without prev_kv takes the key's create revision and version from an
+// in-memory KeyMetaCache of recently written keys when it can, instead of
+// reading the key back (see key_meta_cache.h for why that stays exact).
+//
 // Revisions: a command that changes something (a Put; a DeleteRange that
 // deleted a key; a Txn whose executed ops changed something) takes revision
 // Revision() + 1, once per command; anything else keeps the revision. Per key:
@@ -37,6 +41,7 @@
 #include "proto/kv.pb.h"
 #include "src/raft/types.h"
 #include "src/storage/db.h"
+#include "src/storage/key_meta_cache.h"
 
 namespace raftkv::storage {
 
@@ -57,8 +62,14 @@ struct ApplyOutcome {
 
 class KvStateMachine {
  public:
+  // Metadata of this many recently written keys is kept in memory
+  // (KeyMetaCache): about 100 bytes each with 16-byte keys.
+  static constexpr size_t kDefaultCachedKeys = size_t{1} << 20;
+
   // Recovers applied index and revision from db (which must outlive this).
-  static absl::StatusOr<std::unique_ptr<KvStateMachine>> Open(Db* db);
+  // cached_keys bounds the KeyMetaCache (0: none; tests compare both).
+  static absl::StatusOr<std::unique_ptr<KvStateMachine>> Open(
+      Db* db, size_t cached_keys = kDefaultCachedKeys);
 
   // Applies committed entries (ascending, contiguous from AppliedIndex() + 1;
   // entries at or below AppliedIndex() are skipped as already_applied) in one
@@ -103,7 +114,7 @@ class KvStateMachine {
   uint64_t ApproximateSizeBytes() const;
 
  private:
-  explicit KvStateMachine(Db* db) : db_(db) {}
+  KvStateMachine(Db* db, size_t cached_keys) : db_(db), meta_cache_(cached_keys) {}
   absl::Status Recover();
   // Checks index against the applied index; fills outcome->already_applied.
   absl::Status CheckIndex(raft::Index index, ApplyOutcome* outcome) const;
@@ -119,6 +130,8 @@ class KvStateMachine {
                       const raft::ConfState* cs);
 
   Db* const db_;
+  // Apply* only (one thread at a time); see key_meta_cache.h.
+  KeyMetaCache meta_cache_;
   // Written only by the apply thread, after the batch is in RocksDB.
   std::atomic<raft::Index> applied_index_{0};
   std::atomic<raft::Term> applied_term_{0};

@@ -600,5 +600,103 @@ TEST(KvStateMachineBatchTest, BatchEqualsOneByOne) {
   EXPECT_EQ((*batched)->AppliedIndex(), index);
 }
 
+// The KeyMetaCache must never change a result: a state machine with a tiny
+// cache (cleared every few keys) and one with the default cache apply the same
+// random batches as one without any, and every outcome and the whole state
+// must match. Batches mix Puts with and without prev_kv, deletes of one key
+// and of ranges, and Txns that put and delete, so a key is written, deleted
+// and recreated within one batch and across batches; the cached machines are
+// sometimes reopened (their caches start empty again).
+TEST(KvStateMachineCacheTest, CachedEqualsUncached) {
+  struct Replica {
+    testing::TempDir dir;
+    std::unique_ptr<Db> db;
+    std::unique_ptr<KvStateMachine> sm;
+    size_t cached_keys;
+    void Open() {
+      sm.reset();
+      db.reset();
+      auto d = Db::Open(dir.path(), 1, 1);
+      ASSERT_TRUE(d.ok()) << d.status();
+      db = std::move(*d);
+      auto m = KvStateMachine::Open(db.get(), cached_keys);
+      ASSERT_TRUE(m.ok()) << m.status();
+      sm = std::move(*m);
+    }
+  };
+  Replica plain, tiny, full;
+  plain.cached_keys = 0;
+  tiny.cached_keys = 3;
+  full.cached_keys = KvStateMachine::kDefaultCachedKeys;
+  for (Replica* r : {&plain, &tiny, &full}) r->Open();
+
+  uint64_t seed = 777;
+  auto next = [&seed](uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  raft::Index index = 0;
+  for (int round = 0; round < 300; ++round) {
+    std::vector<raft::Entry> entries;
+    int n = 1 + static_cast<int>(next(12));
+    for (int i = 0; i < n; ++i) {
+      std::string key = "k" + std::to_string(next(6));
+      std::string value = "v" + std::to_string(index + 1);
+      v1::Command cmd;
+      switch (next(10)) {
+        case 0:
+          cmd = DeleteCmd(key);
+          break;
+        case 1:
+          cmd = DeleteCmd("k" + std::to_string(next(3)), "k" + std::to_string(3 + next(4)));
+          break;
+        case 2: {
+          v1::TxnRequest* txn = cmd.mutable_txn();
+          v1::Compare* c = txn->add_compare();
+          c->set_key(key);
+          c->set_target(v1::Compare::VERSION);
+          c->set_result(v1::Compare::GREATER);
+          c->set_version(next(3));
+          *txn->add_success() = PutOp(key, value);
+          *txn->add_success() = DeleteOp("k" + std::to_string(next(6)));
+          *txn->add_success() = PutOp(key, value + "'");
+          *txn->add_failure() = PutOp("k" + std::to_string(next(6)), value);
+          break;
+        }
+        case 3:
+          cmd = PutCmd(key, value, /*prev_kv=*/true);
+          break;
+        default:
+          cmd = PutCmd(key, value);
+      }
+      raft::Entry e;
+      e.index = ++index;
+      e.term = 1;
+      e.data = raft::Payload(cmd.SerializeAsString());
+      entries.push_back(std::move(e));
+    }
+    auto want = plain.sm->ApplyBatch(entries, {});
+    ASSERT_TRUE(want.ok()) << want.status();
+    for (Replica* r : {&tiny, &full}) {
+      SCOPED_TRACE(::testing::Message() << "cached_keys " << r->cached_keys << " round " << round);
+      auto got = r->sm->ApplyBatch(entries, {});
+      ASSERT_TRUE(got.ok()) << got.status();
+      for (size_t i = 0; i < entries.size(); ++i) {
+        EXPECT_EQ((*got)[i].result.SerializeAsString(), (*want)[i].result.SerializeAsString())
+            << "entry " << entries[i].index << ": " << (*got)[i].result.ShortDebugString() << " vs "
+            << (*want)[i].result.ShortDebugString();
+      }
+      auto all_want = plain.sm->Range(RangeReq("", "", true));
+      auto all_got = r->sm->Range(RangeReq("", "", true));
+      ASSERT_TRUE(all_want.ok() && all_got.ok());
+      ASSERT_EQ(all_got->SerializeAsString(), all_want->SerializeAsString())
+          << all_got->ShortDebugString() << "\nvs\n"
+          << all_want->ShortDebugString();
+      if (next(25) == 0) r->Open();
+    }
+  }
+  EXPECT_GT(plain.sm->Revision(), 500u);
+}
+
 }  // namespace
 }  // namespace raftkv::storage
