@@ -85,6 +85,42 @@ TEST_F(ClusterTest, PutGetDeleteAndRevisions) {
   EXPECT_EQ(after->count(), 0u);
 }
 
+// A leader defers broadcasting a new commit index for the next append to
+// carry, but not for long: on an idle cluster followers must learn (and
+// apply) each write within milliseconds, not at the next heartbeat. Heartbeats
+// here are 2.9 s apart, so only the leader's deferred broadcast (2 ms) can
+// make a write visible on a follower within the 500 ms allowed.
+TEST(ClusterCommitTest, IdleFollowersLearnCommitsLongBeforeTheNextHeartbeat) {
+  ProcessClusterOptions options;
+  options.tick_ms = 100;
+  options.election_ticks = 30;
+  options.extra_flags = {"--heartbeat-ticks", "29"};
+  ProcessCluster cluster(options);
+  ASSERT_TRUE(cluster.Start().ok());
+  absl::StatusOr<int> leader = cluster.WaitForLeader(absl::Seconds(30));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  auto client = cluster.NewClient();
+  int follower = *leader == 1 ? 2 : 1;
+  auto reader = cluster.NewClientFor(follower);
+  for (int i = 0; i < 3; ++i) {
+    std::string value = absl::StrCat("v", i);
+    ASSERT_TRUE(client->Put("idle", value).ok());
+    absl::Time deadline = absl::Now() + absl::Milliseconds(500);
+    std::string seen;
+    while (absl::Now() < deadline) {
+      v1::RangeRequest req;
+      req.set_key("idle");
+      req.set_consistency(v1::SERIALIZABLE);
+      auto r = reader->Range(req);
+      if (r.ok() && r->kvs_size() == 1) seen = r->kvs(0).value();
+      if (seen == value) break;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    EXPECT_EQ(seen, value) << "follower " << follower << " did not apply write " << i
+                           << " within 500 ms";
+  }
+}
+
 TEST_F(ClusterTest, TxnCompareAndSwap) {
   ASSERT_TRUE(client_->Put("cas", "v1").ok());
   auto make = [](const std::string& expect, const std::string& next) {
