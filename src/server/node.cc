@@ -306,6 +306,13 @@ void Node::ProposeQueued(std::vector<PendingProposal> proposals) {
 
 void Node::HandleReady() {
   raft::Ready rd = raw_->GetReady();
+  // Reads answered while no write is in flight may be served by the loop
+  // itself (see the read states below).
+  bool serve_reads_here = false;
+  if (!rd.read_states.empty() && rd.entries.empty() && rd.committed_entries.empty()) {
+    std::lock_guard<std::mutex> lock(waiters_mu_);
+    serve_reads_here = waiters_.empty();
+  }
   if (rd.soft_state) {
     bool was_leader = soft_state_.role == raft::StateRole::kLeader;
     soft_state_ = *rd.soft_state;
@@ -356,6 +363,15 @@ void Node::HandleReady() {
   for (raft::ReadState& rs : rd.read_states) {
     auto it = read_rounds_.find(rs.request_ctx);
     if (it == read_rounds_.end()) continue;
+    if (serve_reads_here && kv_->AppliedIndex() >= rs.index) {
+      // Already applied, and no write is waiting for the loop: serve the
+      // reads here rather than wake the apply thread for them (a read-only
+      // load saves a thread wake-up per round; with writes in flight,
+      // serving here would hold up their next log write instead).
+      for (PendingRead& r : it->second.reads) r.done(absl::OkStatus());
+      read_rounds_.erase(it);
+      continue;
+    }
     ApplyTask task;
     task.read_index = rs.index;
     task.reads = std::move(it->second.reads);

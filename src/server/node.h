@@ -13,7 +13,8 @@
 //      log write is in flight (safe: acknowledgements are stepped only after
 //      this round's write completes); persist entries + hard state in one
 //      synced batch (group commit); everyone else sends after the write;
-//      hand committed entries and answered read indexes to the apply thread;
+//      hand committed entries to the apply thread; serve answered read
+//      indexes at once when already applied, else hand them over too;
 //      Advance.
 // Apply thread: applies committed entries in index order, everything queued
 // at once as one atomic batch (KvStateMachine::ApplyBatch), answers the
@@ -97,7 +98,8 @@ class Node {
   void Propose(const v1::Command& cmd, int64_t deadline_us, ProposeCallback done);
   // Waits until a linearizable read may be served (the caller then reads the
   // state machine). done runs exactly once and must not block for long (it
-  // runs on the apply thread).
+  // runs on the node loop when the read index is already applied, else on
+  // the apply thread).
   void ReadBarrier(int64_t deadline_us, ReadCallback done);
 
   void OnPeerMessage(raft::Message m);
