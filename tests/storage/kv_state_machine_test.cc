@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "src/common/rng.h"
 #include "src/storage/raft_log_store.h"
 #include "tests/storage/temp_dir.h"
 
@@ -502,11 +503,8 @@ TEST(KvStateMachineBatchTest, BatchEqualsOneByOne) {
   auto batched = KvStateMachine::Open(batch_db->get());
   ASSERT_TRUE(one.ok() && batched.ok());
 
-  uint64_t seed = 12345;
-  auto next = [&seed](uint64_t n) {
-    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (seed >> 33) % n;
-  };
+  Rng rng(12345);
+  auto next = [&rng](uint64_t n) { return rng.Uniform(n); };
   raft::Index index = 0;
   for (int round = 0; round < 40; ++round) {
     std::vector<raft::Entry> entries;
@@ -630,11 +628,8 @@ TEST(KvStateMachineCacheTest, CachedEqualsUncached) {
   full.cached_keys = KvStateMachine::kDefaultCachedKeys;
   for (Replica* r : {&plain, &tiny, &full}) r->Open();
 
-  uint64_t seed = 777;
-  auto next = [&seed](uint64_t n) {
-    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (seed >> 33) % n;
-  };
+  Rng rng(777);
+  auto next = [&rng](uint64_t n) { return rng.Uniform(n); };
   raft::Index index = 0;
   for (int round = 0; round < 300; ++round) {
     std::vector<raft::Entry> entries;
