@@ -140,7 +140,12 @@ TEST(ClientTest, NodesNamingEachOtherDoNotSpinForever) {
 
   auto put = client->Put("k", "v");
   ASSERT_FALSE(put.ok());
-  EXPECT_EQ(put.status().code(), absl::StatusCode::kUnavailable);
+  // Given up at the call's deadline: between attempts (UNAVAILABLE), or, on a
+  // slow machine (ASan), with an attempt in flight when the deadline came
+  // (DEADLINE_EXCEEDED: that write's outcome is unknown). Either says so.
+  EXPECT_TRUE(put.status().code() == absl::StatusCode::kUnavailable ||
+              put.status().code() == absl::StatusCode::kDeadlineExceeded)
+      << put.status();
   EXPECT_TRUE(absl::StrContains(put.status().message(), "within 500ms")) << put.status();
   // Backing off after a few redirects keeps the attempts far from the limit.
   EXPECT_LT(a.TotalCalls() + b.TotalCalls(), 200);
