@@ -108,6 +108,10 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, uint64_t cl
   db_options.keep_log_file_num = 4;
   db_options.max_log_file_size = 16 << 20;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // State-machine writes skip the WAL (see db.h): a flush must persist every
+  // column family at one point, or a crash could keep raft_meta's conf_state
+  // from a later point than the kv family's applied index.
+  db_options.atomic_flush = true;
 
   // Refuse directories holding some other RocksDB database.
   std::vector<std::string> existing;
@@ -231,6 +235,13 @@ absl::Status Db::Write(rocksdb::WriteBatch* batch, bool sync, absl::string_view 
   RAFTKV_CHECK_MSG(db_ != nullptr, "write to a closed Db");
   rocksdb::WriteOptions wo;
   wo.sync = sync;
+  return FromRocks(db_->Write(wo, batch), context);
+}
+
+absl::Status Db::WriteUnlogged(rocksdb::WriteBatch* batch, absl::string_view context) {
+  RAFTKV_CHECK_MSG(db_ != nullptr, "write to a closed Db");
+  rocksdb::WriteOptions wo;
+  wo.disableWAL = true;
   return FromRocks(db_->Write(wo, batch), context);
 }
 

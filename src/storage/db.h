@@ -24,8 +24,17 @@
 //                            "m/revision"      8 bytes BE, the store revision
 //   column family sessions   reserved for client sessions.
 // Keys absent from a fresh directory read as zero / empty. Everything a write
-// changes goes in one WriteBatch, so a crash leaves either all or none of it;
-// only Raft log writes are synced (the state machine is rebuilt from the log).
+// changes goes in one WriteBatch, so a crash leaves either all or none of it.
+//
+// Durability: Raft log writes (raft_log, raft_meta) go through RocksDB's
+// write-ahead log and are synced. State-machine writes (kv, and the applied
+// conf_state in raft_meta) skip the WAL (WriteUnlogged): they reach the disk
+// only when RocksDB flushes the memtables, or at Close. After a crash the
+// state machine is therefore back at its last flush, never torn: flushes are
+// atomic across column families (atomic_flush), and each applied batch
+// carries its applied index, so the node re-applies the Raft log from
+// "m/applied" + 1. Consequence for log compaction: entries above the
+// state's last flushed applied index must be kept.
 //
 // Identity: the first Open of a directory records its cluster id and node id;
 // every later Open must name the same ones, else FAILED_PRECONDITION, so a
@@ -88,8 +97,13 @@ class Db {
   rocksdb::ColumnFamilyHandle* kv() const { return handles_[kKv]; }
   rocksdb::ColumnFamilyHandle* sessions() const { return handles_[kSessions]; }
 
-  // Applies batch atomically; sync makes it durable before returning.
+  // Applies batch atomically through the WAL; sync makes it durable before
+  // returning.
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync, absl::string_view context);
+  // Applies batch atomically without the WAL: it is durable only after the
+  // next flush (or Close), and a crash before then loses it whole, with every
+  // unlogged batch after it. For state the Raft log can rebuild, only.
+  absl::Status WriteUnlogged(rocksdb::WriteBatch* batch, absl::string_view context);
   // Reads one key; nullopt if absent.
   absl::StatusOr<std::optional<std::string>> Get(rocksdb::ColumnFamilyHandle* cf,
                                                  absl::string_view key,

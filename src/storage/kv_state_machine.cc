@@ -435,7 +435,7 @@ absl::Status KvStateMachine::Commit(raft::Index index, raft::Term term, KvWriter
         FromRocks(batch->Put(db_->raft_meta(), std::string(kMetaConfState), pb.SerializeAsString()),
                   "batching the conf state"));
   }
-  RETURN_IF_ERROR(db_->Write(batch, /*sync=*/false, absl::StrCat("applying entry ", index)));
+  RETURN_IF_ERROR(db_->WriteUnlogged(batch, absl::StrCat("applying entry ", index)));
   writer->MarkWritten();
   // Readers of the atomics see the data already in RocksDB.
   revision_.store(writer->revision(), std::memory_order_release);

@@ -6,9 +6,10 @@
 // their data changes, the new revision and the new applied index (and term)
 // are written together, so a crash never leaves them apart, and a batch costs
 // one RocksDB write however many entries it holds (each entry still sees the
-// effects of the entries before it, through the batch's index). The batch is
-// not synced: the Raft log is the source of truth, and after a restart the
-// node re-applies from AppliedIndex() + 1.
+// effects of the entries before it, through the batch's index). The batch
+// skips RocksDB's WAL (Db::WriteUnlogged): the Raft log is the source of
+// truth, the state reaches the disk at memtable flushes or Close, and after a
+// crash, back at its last flush, the node re-applies from AppliedIndex() + 1.
 //
 // A Put without prev_kv takes the key's create revision and version from an
 // in-memory KeyMetaCache of recently written keys when it can, instead of
@@ -20,8 +21,11 @@
 // create_revision (of the last creation), mod_revision (of the last change),
 // version (writes since creation; a delete forgets the key).
 //
-// Invariants: AppliedIndex() only grows, to the last entry of each batch; the
-// revision never decreases; both survive restarts together with the data.
+// Invariants: within a process AppliedIndex() only grows, to the last entry of
+// each batch, and the revision never decreases; the data, the applied index,
+// the revision and the recorded conf state are persisted together, so a clean
+// restart finds all of them and a crash finds all of them as of one earlier
+// batch (tests/storage/kv_crash_test.cc).
 // Apply is a pure function of (state, entry): no clock, no randomness, no
 // node configuration (requests are checked with Limits::Structural() only).
 //

@@ -88,7 +88,10 @@ class RaftLogStore final : public raft::LogStorage {
 
   // Discards the entries up to and including compact_index (which becomes the
   // dummy entry). CompactedError() if already compacted. The caller compacts
-  // only below a snapshot, so that lagging followers can still catch up.
+  // only below a snapshot, so that lagging followers can still catch up, and
+  // only below the state machine's last FLUSHED applied index: its writes
+  // skip the WAL (db.h), so a crash brings it back to that index and the
+  // entries after it are re-applied from this log.
   absl::Status Compact(raft::Index compact_index);
 
   raft::HardState hard_state() const;
