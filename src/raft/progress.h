@@ -55,6 +55,10 @@ struct Progress {
   Index pending_snapshot = 0;
   // Heard from since the last check-quorum round.
   bool recent_active = false;
+  // The leader's response counter when this follower last answered (a kApp or
+  // kHeartbeat response): followers heard from more recently have larger
+  // values. A ReadIndex round goes to the most recently heard voters.
+  uint64_t last_heard = 0;
   // In kProbe: a kApp was sent and no answer came since the last heartbeat.
   bool probe_sent = false;
   bool is_learner = false;

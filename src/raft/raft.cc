@@ -554,6 +554,7 @@ absl::Status Raft::StepLeader(Message& m) {
   switch (m.type) {
     case MessageType::kAppResp: {
       pr->recent_active = true;
+      pr->last_heard = ++heard_counter_;
       if (m.reject) {
         // Fast backtracking: jump to the follower's hint, refined by our own
         // log when the follower told us the term at its hint.
@@ -596,6 +597,7 @@ absl::Status Raft::StepLeader(Message& m) {
     }
     case MessageType::kHeartbeatResp: {
       pr->recent_active = true;
+      pr->last_heard = ++heard_counter_;
       pr->probe_sent = false;
       // Free one slot of a full window so a follower that lost kApps recovers.
       if (pr->state == ProgressState::kReplicate && pr->inflights.Full()) {
@@ -848,6 +850,30 @@ void Raft::FlushReadIndexRound() {
   if (!read_round_unsent_) return;
   read_round_unsent_ = false;
   if (state_ != StateRole::kLeader) return;
+  const std::string ctx = read_only_.LastPendingRequestCtx();
+  // A quorum is this leader and the (majority - 1) other voters heard from
+  // most recently: the round goes to them only (one heartbeat instead of two
+  // in a three-node cluster). If one of them stays silent, the round's
+  // context reaches everyone with the next regular heartbeat, or sooner with
+  // ResendReadIndexRound.
+  const std::vector<NodeId>& voters = trk_.config().voters;
+  if (!trk_.IsVoter(id_)) {
+    BroadcastHeartbeat(ctx);
+    return;
+  }
+  std::vector<std::pair<uint64_t, NodeId>> others;  // (last_heard, id)
+  for (NodeId v : voters) {
+    if (v != id_) others.emplace_back(trk_.Get(v)->last_heard, v);
+  }
+  const size_t need = MajorityOf(voters.size()) - 1;
+  std::sort(others.begin(), others.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  for (size_t i = 0; i < need && i < others.size(); ++i) SendHeartbeat(others[i].second, ctx);
+}
+
+void Raft::ResendReadIndexRound() {
+  if (state_ != StateRole::kLeader || read_only_.PendingCount() == 0) return;
   BroadcastHeartbeat(read_only_.LastPendingRequestCtx());
 }
 

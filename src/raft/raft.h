@@ -36,9 +36,13 @@ class Raft {
   absl::Status Step(Message m);
   void Tick();
   ConfState ApplyConfChange(const ConfChange& cc);
-  // Broadcasts one heartbeat round for ReadIndex requests queued since the last
-  // round (called when a Ready is built, so concurrent reads share it).
+  // Sends one heartbeat round for ReadIndex requests queued since the last
+  // round (called when a Ready is built, so concurrent reads share it), to the
+  // voters that make a quorum with this leader, most recently heard first.
   void FlushReadIndexRound();
+  // Sends the newest pending ReadIndex context to every follower (for a round
+  // that a chosen voter has not answered in time). No-op if none is pending.
+  void ResendReadIndexRound();
   bool HasUnsentReadIndexRound() const { return read_round_unsent_; }
   // See Config::defer_commit_broadcast.
   bool HasUnbroadcastCommit() const { return commit_unbroadcast_ && state_ == StateRole::kLeader; }
@@ -127,6 +131,7 @@ class Raft {
 
   ReadOnly read_only_;
   bool read_round_unsent_ = false;
+  uint64_t heard_counter_ = 0;  // responses received as leader; see Progress::last_heard
   // Leader with defer_commit_broadcast: the commit index advanced after the
   // last BroadcastAppend (which carries it to every follower not paused).
   bool commit_unbroadcast_ = false;

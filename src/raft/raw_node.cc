@@ -76,6 +76,8 @@ absl::Status RawNode::Step(Message m) {
   return raft_->Step(std::move(m));
 }
 
+void RawNode::ResendReadIndexRound() { raft_->ResendReadIndexRound(); }
+
 void RawNode::ReadIndex(std::string request_ctx) {
   Message m;
   m.type = MessageType::kReadIndex;

@@ -145,6 +145,11 @@ class RawNode {
   // Requests a read index; the answer arrives in Ready::read_states with the
   // same ctx. A ctx must be unique among outstanding requests.
   void ReadIndex(std::string request_ctx);
+  // A ReadIndex round goes only to the voters that complete a quorum with the
+  // leader (those heard from most recently); if they are slow to answer, this
+  // sends the newest pending read context to every follower. No-op when no
+  // read is pending or this node is not the leader.
+  void ResendReadIndexRound();
   void TransferLeader(NodeId transferee);
   void ReportUnreachable(NodeId id);
   void ReportSnapshot(NodeId id, bool failed);

@@ -3,9 +3,12 @@
 //
 // Many requests share one round: requests that arrive between two Readies are
 // queued, and one heartbeat round, carrying the context of the newest of them,
-// is broadcast when the next Ready is built. When a quorum acknowledges a
-// context, that request and every request queued before it are answered with
-// the commit index recorded when each arrived.
+// is sent when the next Ready is built: to the voters that complete a quorum
+// with the leader, those heard from most recently (Raft::FlushReadIndexRound;
+// every regular heartbeat, and Raft::ResendReadIndexRound, carry the newest
+// pending context to every follower). When a quorum acknowledges a context,
+// that request and every request queued before it are answered with the
+// commit index recorded when each arrived.
 // Invariants: queue_ and pending_ hold the same contexts; queue_ is in arrival
 // order; every recorded index is <= the leader's commit index.
 // Thread-safety: none; owned by Raft.

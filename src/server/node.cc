@@ -27,6 +27,10 @@ constexpr size_t kMaxInlineApplyEntries = 8;
 // message per follower per write round instead of two; on an idle cluster,
 // followers learn a commit this much later.
 constexpr int64_t kCommitBroadcastDelayUs = 2000;
+// A ReadIndex round goes to the voters that complete a quorum with the leader
+// (raft::RawNode::ResendReadIndexRound); unanswered this long, it goes to
+// every follower, so one slow or failed follower delays reads by at most this.
+constexpr int64_t kReadRoundResendUs = 5000;
 
 int64_t NowMicros() {
   static const SteadyClock clock;
@@ -231,6 +235,9 @@ void Node::RunLoop() {
       std::unique_lock<std::mutex> lock(inbox_mu_);
       int64_t wake_at =
           commit_broadcast_at != 0 ? std::min(next_tick, commit_broadcast_at) : next_tick;
+      if (int64_t resend_at = ReadRoundResendAt(); resend_at != 0) {
+        wake_at = std::min(wake_at, resend_at);
+      }
       inbox_cv_.wait_until(
           lock, std::chrono::steady_clock::time_point(std::chrono::microseconds(wake_at)), [&] {
             return stopping_ || !inbox_messages_.empty() || !inbox_proposals_.empty() ||
@@ -261,6 +268,7 @@ void Node::RunLoop() {
     }
     int64_t now = NowMicros();
     if (commit_broadcast_at != 0 && now >= commit_broadcast_at) raw_->BroadcastCommit();
+    ResendSlowReadRounds(now);
     if (now >= next_tick) {
       raw_->Tick();
       next_tick += tick_us;
@@ -390,6 +398,24 @@ void Node::PublishInfo() {
   info_.commit = persisted_hard_state_.commit;
   info_.last_index = raw_->LastIndex();
   term_.store(info_.term, std::memory_order_release);
+}
+
+int64_t Node::ReadRoundResendAt() const {
+  int64_t at = 0;
+  for (const auto& [ctx, round] : read_rounds_) {
+    if (round.resent) continue;
+    int64_t due = round.started_us + kReadRoundResendUs;
+    if (at == 0 || due < at) at = due;
+  }
+  return at;
+}
+
+void Node::ResendSlowReadRounds(int64_t now_us) {
+  int64_t due = ReadRoundResendAt();
+  if (due == 0 || now_us < due) return;
+  // The newest pending context: a quorum's answer to it confirms every round.
+  raw_->ResendReadIndexRound();
+  for (auto& [ctx, round] : read_rounds_) round.resent = true;
 }
 
 void Node::ExpireReadRounds(int64_t now_us, bool fail_all, const char* why) {

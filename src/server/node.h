@@ -6,7 +6,9 @@
 //   1. take everything queued by other threads: peer messages, proposals,
 //      linearizable-read requests (bounded queues; a full queue refuses);
 //   2. step the messages; propose all queued commands as ONE batch; register
-//      ONE ReadIndex for all queued reads; tick if a tick is due; a leader
+//      ONE ReadIndex for all queued reads (its heartbeat goes to the voters
+//      that complete a quorum with the leader; a round unanswered for
+//      kReadRoundResendUs goes to every follower); tick if a tick is due; a leader
 //      whose commit index advanced and that sent no append since (which would
 //      have carried it) for kCommitBroadcastDelayUs broadcasts it;
 //   3. handle every Ready: a leader sends its messages first, while its own
@@ -130,6 +132,7 @@ class Node {
   struct ReadRound {
     int64_t started_us;
     std::vector<PendingRead> reads;
+    bool resent = false;  // its context went to every follower (ResendSlowReadRounds)
   };
   // Work for the apply thread, in order.
   struct ApplyTask {
@@ -147,6 +150,11 @@ class Node {
   void HandleReady();
   void PublishInfo();
   void ExpireReadRounds(int64_t now_us, bool fail_all, const char* why);
+  // When the oldest read round not yet resent is due for it (0: none).
+  int64_t ReadRoundResendAt() const;
+  // A round sent to a quorum's worth of voters and unanswered for
+  // kReadRoundResendUs goes to every follower (covering every pending round).
+  void ResendSlowReadRounds(int64_t now_us);
   // Applies task on the loop thread when the apply thread is idle with
   // nothing queued, else queues it.
   void ApplyOrEnqueue(ApplyTask task);

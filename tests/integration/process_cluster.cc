@@ -150,6 +150,16 @@ void ProcessCluster::Kill(int id) {
   it->second = 0;
 }
 
+void ProcessCluster::Pause(int id) {
+  auto it = pids_.find(id);
+  if (it != pids_.end() && it->second > 0) kill(it->second, SIGSTOP);
+}
+
+void ProcessCluster::Resume(int id) {
+  auto it = pids_.find(id);
+  if (it != pids_.end() && it->second > 0) kill(it->second, SIGCONT);
+}
+
 void ProcessCluster::Stop(int id) {
   auto it = pids_.find(id);
   if (it == pids_.end() || it->second <= 0) return;

@@ -37,6 +37,9 @@ class ProcessCluster {
   absl::Status StartNode(int id, const std::vector<std::string>& extra = {});
   // kill -9.
   void Kill(int id);
+  // SIGSTOP / SIGCONT: the process stays, silent (its sockets still accept).
+  void Pause(int id);
+  void Resume(int id);
   // SIGTERM and wait for exit (deadline 10 s, then SIGKILL).
   void Stop(int id);
   bool Running(int id) const;

@@ -16,23 +16,72 @@ const ReadState* FindRead(const Node& n, const std::string& ctx) {
 TEST(ReadIndexTest, LeaderAnswersAfterOneHeartbeatRound) {
   Network net({1, 2, 3});
   net.Elect(1);
+  // Node 2 misses an append: node 3 is the follower heard from last.
+  net.Isolate(2);
+  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
+  net.Stabilize();
+  net.Heal();
   const Index commit = net.node(1).commit();
   net.ClearSent();
 
   net.raw(1).ReadIndex("r1");
   Drained d = net.DrainNode(1);
   EXPECT_TRUE(d.read_states.empty()) << "answered before confirming leadership";
+  // The round goes only to the voter that completes a quorum with the leader,
+  // the one heard from most recently.
   auto hbs = d.Of(MessageType::kHeartbeat);
-  ASSERT_EQ(hbs.size(), 2u);
-  for (const Message& m : hbs) EXPECT_EQ(m.context, "r1");
+  ASSERT_EQ(hbs.size(), 1u);
+  EXPECT_EQ(hbs[0].to, 3u);
+  EXPECT_EQ(hbs[0].context, "r1");
 
-  // One follower's answer makes a quorum with the leader.
-  net.Isolate(3);
+  // Its answer makes a quorum with the leader.
   net.Stabilize();
   const ReadState* r = FindRead(net.node(1), "r1");
   ASSERT_NE(r, nullptr);
   EXPECT_EQ(r->index, commit);
   EXPECT_EQ(net.node(1).read_states.size(), 1u);
+}
+
+TEST(ReadIndexTest, RoundGoesToAQuorumOfFiveVoters) {
+  Network net({1, 2, 3, 4, 5});
+  net.Elect(1);
+  net.ClearSent();
+  net.raw(1).ReadIndex("r");
+  Drained d = net.DrainNode(1);
+  auto hbs = d.Of(MessageType::kHeartbeat);
+  ASSERT_EQ(hbs.size(), 2u) << "the leader and two followers are a quorum of five";
+  EXPECT_NE(hbs[0].to, hbs[1].to);
+  net.Stabilize();
+  EXPECT_NE(FindRead(net.node(1), "r"), nullptr);
+}
+
+TEST(ReadIndexTest, SilentChosenVoterDelaysTheReadUntilResent) {
+  Network net({1, 2, 3});
+  net.Elect(1);
+  net.Isolate(2);
+  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
+  net.Stabilize();
+  net.Heal();
+  const Index commit = net.node(1).commit();
+  // Node 3, the most recently heard, now hears nothing.
+  net.SetDropFilter([](const Message& m) { return m.to == 3; });
+  net.raw(1).ReadIndex("r");
+  net.Stabilize();
+  EXPECT_EQ(FindRead(net.node(1), "r"), nullptr) << "node 2 was not asked";
+
+  net.ClearSent();
+  net.raw(1).ResendReadIndexRound();
+  Drained d = net.DrainNode(1);
+  EXPECT_EQ(d.Of(MessageType::kHeartbeat).size(), 2u);
+  net.Stabilize();
+  const ReadState* r = FindRead(net.node(1), "r");
+  ASSERT_NE(r, nullptr) << "node 2's answer completes the quorum";
+  EXPECT_EQ(r->index, commit);
+
+  // Nothing pending: a resend sends nothing.
+  net.ClearSent();
+  net.raw(1).ResendReadIndexRound();
+  EXPECT_TRUE(net.DrainNode(1).Of(MessageType::kHeartbeat).empty());
 }
 
 TEST(ReadIndexTest, NoAnswerWithoutQuorumThenLaterHeartbeatConfirms) {
@@ -68,13 +117,13 @@ TEST(ReadIndexTest, ManyReadsShareOneRound) {
   net.queue().clear();
   std::vector<Message> hbs;
   for (const Message& m : net.sent()) {
-    if (m.type == MessageType::kHeartbeat && m.to == 2) hbs.push_back(m);
+    if (m.type == MessageType::kHeartbeat && !m.context.empty()) hbs.push_back(m);
   }
   ASSERT_FALSE(hbs.empty());
   EXPECT_LE(hbs.size(), 4u);
   EXPECT_TRUE(net.node(1).read_states.empty());
 
-  // Only the last heartbeat to node 2 gets through: its answer confirms every
+  // Only the last round's heartbeat gets through: its answer confirms every
   // read requested before it.
   net.Heal();
   net.queue().push_back(hbs.back());
