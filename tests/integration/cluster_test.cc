@@ -85,17 +85,23 @@ TEST_F(ClusterTest, PutGetDeleteAndRevisions) {
   EXPECT_EQ(after->count(), 0u);
 }
 
+// 100 ms ticks, an election timeout of election_ticks and regular heartbeats
+// one tick shorter: anything faster than a heartbeat is the code under test.
+ProcessClusterOptions SlowHeartbeats(int election_ticks) {
+  ProcessClusterOptions options;
+  options.tick_ms = 100;
+  options.election_ticks = election_ticks;
+  options.extra_flags = {"--heartbeat-ticks", absl::StrCat(election_ticks - 1)};
+  return options;
+}
+
 // A leader defers broadcasting a new commit index for the next append to
 // carry, but not for long: on an idle cluster followers must learn (and
 // apply) each write within milliseconds, not at the next heartbeat. Heartbeats
 // here are 2.9 s apart, so only the leader's deferred broadcast (2 ms) can
 // make a write visible on a follower within the 500 ms allowed.
 TEST(ClusterCommitTest, IdleFollowersLearnCommitsLongBeforeTheNextHeartbeat) {
-  ProcessClusterOptions options;
-  options.tick_ms = 100;
-  options.election_ticks = 30;
-  options.extra_flags = {"--heartbeat-ticks", "29"};
-  ProcessCluster cluster(options);
+  ProcessCluster cluster(SlowHeartbeats(30));
   ASSERT_TRUE(cluster.Start().ok());
   absl::StatusOr<int> leader = cluster.WaitForLeader(absl::Seconds(30));
   ASSERT_TRUE(leader.ok()) << leader.status();
@@ -128,11 +134,7 @@ TEST(ClusterCommitTest, IdleFollowersLearnCommitsLongBeforeTheNextHeartbeat) {
 // paused, a write makes follower v the one heard last, v dies, a read's round
 // goes to v; o, resumed 200 ms later, must find the read's context waiting.
 TEST(ClusterReadTest, ReadRoundToADeadFollowerIsResentToTheOthers) {
-  ProcessClusterOptions options;
-  options.tick_ms = 100;
-  options.election_ticks = 60;
-  options.extra_flags = {"--heartbeat-ticks", "59"};
-  ProcessCluster cluster(options);
+  ProcessCluster cluster(SlowHeartbeats(60));
   ASSERT_TRUE(cluster.Start().ok());
   absl::StatusOr<int> leader = cluster.WaitForLeader(absl::Seconds(40));
   ASSERT_TRUE(leader.ok()) << leader.status();

@@ -13,15 +13,20 @@ const ReadState* FindRead(const Node& n, const std::string& ctx) {
   return nullptr;
 }
 
+// Elects node 1 of {1, 2, 3} and makes node 3 the follower it heard from last
+// (node 2 misses an append); returns the commit index.
+Index ElectWithNode3HeardLast(Network* net) {
+  net->Elect(1);
+  net->Isolate(2);
+  EXPECT_TRUE(net->raw(1).Propose(Payload("x")).ok());
+  net->Stabilize();
+  net->Heal();
+  return net->node(1).commit();
+}
+
 TEST(ReadIndexTest, LeaderAnswersAfterOneHeartbeatRound) {
   Network net({1, 2, 3});
-  net.Elect(1);
-  // Node 2 misses an append: node 3 is the follower heard from last.
-  net.Isolate(2);
-  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
-  net.Stabilize();
-  net.Heal();
-  const Index commit = net.node(1).commit();
+  const Index commit = ElectWithNode3HeardLast(&net);
   net.ClearSent();
 
   net.raw(1).ReadIndex("r1");
@@ -57,12 +62,7 @@ TEST(ReadIndexTest, RoundGoesToAQuorumOfFiveVoters) {
 
 TEST(ReadIndexTest, SilentChosenVoterDelaysTheReadUntilResent) {
   Network net({1, 2, 3});
-  net.Elect(1);
-  net.Isolate(2);
-  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
-  net.Stabilize();
-  net.Heal();
-  const Index commit = net.node(1).commit();
+  const Index commit = ElectWithNode3HeardLast(&net);
   // Node 3, the most recently heard, now hears nothing.
   net.SetDropFilter([](const Message& m) { return m.to == 3; });
   net.raw(1).ReadIndex("r");
