@@ -872,9 +872,10 @@ void Raft::FlushReadIndexRound() {
   for (size_t i = 0; i < need && i < others.size(); ++i) SendHeartbeat(others[i].second, ctx);
 }
 
-void Raft::ResendReadIndexRound() {
-  if (state_ != StateRole::kLeader || read_only_.PendingCount() == 0) return;
+bool Raft::ResendReadIndexRound() {
+  if (state_ != StateRole::kLeader || read_only_.PendingCount() == 0) return false;
   BroadcastHeartbeat(read_only_.LastPendingRequestCtx());
+  return true;
 }
 
 void Raft::ReleasePendingReadIndexMessages() {

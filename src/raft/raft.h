@@ -41,8 +41,9 @@ class Raft {
   // voters that make a quorum with this leader, most recently heard first.
   void FlushReadIndexRound();
   // Sends the newest pending ReadIndex context to every follower (for a round
-  // that a chosen voter has not answered in time). No-op if none is pending.
-  void ResendReadIndexRound();
+  // that a chosen voter has not answered in time). False, sending nothing, if
+  // none is pending.
+  bool ResendReadIndexRound();
   bool HasUnsentReadIndexRound() const { return read_round_unsent_; }
   // See Config::defer_commit_broadcast.
   bool HasUnbroadcastCommit() const { return commit_unbroadcast_ && state_ == StateRole::kLeader; }

@@ -76,7 +76,7 @@ absl::Status RawNode::Step(Message m) {
   return raft_->Step(std::move(m));
 }
 
-void RawNode::ResendReadIndexRound() { raft_->ResendReadIndexRound(); }
+bool RawNode::ResendReadIndexRound() { return raft_->ResendReadIndexRound(); }
 
 void RawNode::ReadIndex(std::string request_ctx) {
   Message m;

@@ -147,9 +147,11 @@ class RawNode {
   void ReadIndex(std::string request_ctx);
   // A ReadIndex round goes only to the voters that complete a quorum with the
   // leader (those heard from most recently); if they are slow to answer, this
-  // sends the newest pending read context to every follower. No-op when no
-  // read is pending or this node is not the leader.
-  void ResendReadIndexRound();
+  // sends the newest pending read context to every follower. Returns false,
+  // sending nothing, when no read is pending in the core (none asked, or all
+  // held until this leader commits an entry of its term) or this node is not
+  // the leader.
+  bool ResendReadIndexRound();
   void TransferLeader(NodeId transferee);
   void ReportUnreachable(NodeId id);
   void ReportSnapshot(NodeId id, bool failed);

@@ -262,7 +262,8 @@ void Node::RunLoop() {
         std::string ctx(8, '\0');
         uint64_t n = next_read_ctx_++;
         for (int i = 0; i < 8; ++i) ctx[i] = static_cast<char>(n >> (8 * i));
-        read_rounds_[ctx] = ReadRound{NowMicros(), std::move(reads)};
+        int64_t now_us = NowMicros();
+        read_rounds_[ctx] = ReadRound{now_us, std::move(reads), now_us + kReadRoundResendUs};
         raw_->ReadIndex(ctx);
       }
     }
@@ -403,9 +404,8 @@ void Node::PublishInfo() {
 int64_t Node::ReadRoundResendAt() const {
   int64_t at = 0;
   for (const auto& [ctx, round] : read_rounds_) {
-    if (round.resent) continue;
-    int64_t due = round.started_us + kReadRoundResendUs;
-    if (at == 0 || due < at) at = due;
+    if (round.resend_at_us == 0) continue;
+    if (at == 0 || round.resend_at_us < at) at = round.resend_at_us;
   }
   return at;
 }
@@ -414,8 +414,11 @@ void Node::ResendSlowReadRounds(int64_t now_us) {
   int64_t due = ReadRoundResendAt();
   if (due == 0 || now_us < due) return;
   // The newest pending context: a quorum's answer to it confirms every round.
-  raw_->ResendReadIndexRound();
-  for (auto& [ctx, round] : read_rounds_) round.resent = true;
+  bool sent = raw_->ResendReadIndexRound();
+  for (auto& [ctx, round] : read_rounds_) {
+    if (round.resend_at_us == 0) continue;
+    round.resend_at_us = sent ? 0 : now_us + kReadRoundResendUs;
+  }
 }
 
 void Node::ExpireReadRounds(int64_t now_us, bool fail_all, const char* why) {

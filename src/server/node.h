@@ -132,7 +132,9 @@ class Node {
   struct ReadRound {
     int64_t started_us;
     std::vector<PendingRead> reads;
-    bool resent = false;  // its context went to every follower (ResendSlowReadRounds)
+    // When its context is due to go to every follower (ResendSlowReadRounds);
+    // 0 once it has.
+    int64_t resend_at_us;
   };
   // Work for the apply thread, in order.
   struct ApplyTask {
@@ -154,6 +156,9 @@ class Node {
   int64_t ReadRoundResendAt() const;
   // A round sent to a quorum's worth of voters and unanswered for
   // kReadRoundResendUs goes to every follower (covering every pending round).
+  // If the core has no round pending yet (a new leader holds reads until it
+  // has committed an entry of its term), the resend is tried again
+  // kReadRoundResendUs later instead of being counted as done.
   void ResendSlowReadRounds(int64_t now_us);
   // Applies task on the loop thread when the apply thread is idle with
   // nothing queued, else queues it.
