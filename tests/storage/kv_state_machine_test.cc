@@ -693,5 +693,39 @@ TEST(KvStateMachineCacheTest, CachedEqualsUncached) {
   EXPECT_GT(plain.sm->Revision(), 500u);
 }
 
+// A batch that fails after staging a Put never reaches RocksDB, so the key's
+// cached metadata from that Put must go too: applying the same Put again
+// (as a node does after the failure) must see the stored version, not the
+// staged one.
+TEST(KvStateMachineCacheTest, FailedBatchLeavesNoStagedMetadata) {
+  testing::TempDir dir;
+  auto db = Db::Open(dir.path(), 1, 1);
+  ASSERT_TRUE(db.ok()) << db.status();
+  auto sm = KvStateMachine::Open(db->get());
+  ASSERT_TRUE(sm.ok()) << sm.status();
+  auto entry = [](raft::Index index, const v1::Command& cmd) {
+    raft::Entry e;
+    e.index = index;
+    e.term = 1;
+    e.data = raft::Payload(cmd.SerializeAsString());
+    return e;
+  };
+  ASSERT_TRUE((*sm)->ApplyBatch({entry(1, PutCmd("k", "v1"))}, {}).ok());
+
+  // Entry 4 skips ahead of 2: the batch fails after staging a Put of k.
+  std::vector<raft::Entry> bad = {entry(2, PutCmd("k", "v2")), entry(4, PutCmd("x", "y"))};
+  EXPECT_EQ((*sm)->ApplyBatch(bad, {}).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*sm)->AppliedIndex(), 1u);
+
+  auto again = (*sm)->ApplyBatch({entry(2, PutCmd("k", "v2"))}, {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto r = (*sm)->Range(RangeReq("k"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->kvs_size(), 1);
+  EXPECT_EQ(r->kvs(0).version(), 2u) << "the failed batch's Put counted as a version";
+  EXPECT_EQ(r->kvs(0).create_revision(), 1u);
+  EXPECT_EQ(r->kvs(0).mod_revision(), 2u);
+}
+
 }  // namespace
 }  // namespace raftkv::storage
