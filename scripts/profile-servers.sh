@@ -96,9 +96,13 @@ for role in leader follower; do
       ev = $3; sub(/^.*:(sys_enter_)?/, "", ev)
       n = $2; gsub(",", "", n)
       if (n == "<not") next
-      count[thread, ev] += n; threads[thread] = 1
+      count[thread, ev] += n; threads[thread] = 1; counted += n
     }
     END {
+      if (counted == 0) {
+        print "profile-servers: perf counted nothing for the " role " (tracepoints need root, or kernel.perf_event_paranoid=-1)" > "/dev/stderr"
+        exit 1
+      }
       split("epoll_wait recvmsg sendmsg futex fdatasync sched_switch", evs, " ")
       printf "%-9s %-16s", role, "thread"
       for (i = 1; i <= 6; i++) printf " %12s", evs[i]

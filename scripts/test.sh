@@ -26,5 +26,13 @@ cd "$BUILD_DIR"
 ctest --output-on-failure -j "${JOBS:-$(nproc)}" "${ctest_args[@]}"
 # Smoke run of the raftkv-vs-etcd comparison (about a minute; not under sanitizers).
 if [[ ${#build_args[@]} -eq 0 ]]; then RAFTKV_BUILD_DIR=$BUILD_DIR "$OLDPWD/scripts/bench-vs-etcd.sh" --quick --no-build; fi
+# Smoke run of the per-thread profile (about 15 s; needs perf and root, else skipped saying why).
+if [[ ${#build_args[@]} -eq 0 ]]; then
+  if command -v perf >/dev/null && [[ $(id -u) -eq 0 ]]; then
+    RAFTKV_BUILD_DIR=$BUILD_DIR "$OLDPWD/scripts/profile-servers.sh" --duration 8
+  else
+    echo "test.sh: profile-servers step skipped (needs perf, Debian package linux-perf, and root)"
+  fi
+fi
 # Chaos step (issue 4; 2-5 minutes, needs root; RAFTKV_SKIP_CHAOS=1 skips it, saying why).
 if [[ ${#build_args[@]} -eq 0 ]]; then "$OLDPWD/scripts/chaos.sh" --ci; else echo "test.sh: chaos step skipped (--sanitize)"; fi
