@@ -1,6 +1,8 @@
 // raftkv: the server binary. Parses flags (config.h), opens the node's
-// database, starts the peer transport, the node and the client services, and
-// runs until SIGINT or SIGTERM, then shuts down in order.
+// database, starts the peer transport, the node and the client services
+// (their connections accepted by a ClientListener, client_listener.h), and
+// runs until SIGINT or SIGTERM, then shuts down in order: the listener, the
+// node (answering every waiting request), the client server, the transport.
 //
 // Any start-up failure prints one line "raftkv: <what was wrong and what to
 // do>" and exits 1 (2 for bad flags).
@@ -15,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "src/common/logging.h"
 #include "src/common/status_macros.h"
+#include "src/server/client_listener.h"
 #include "src/server/config.h"
 #include "src/server/node.h"
 #include "src/server/services.h"
@@ -96,13 +99,17 @@ absl::Status Run(const ServerConfig& config) {
       std::min<uint64_t>(config.limits.max_request_bytes * 2 + (1 << 20), INT32_MAX)));
   client_builder.RegisterService(&kv_service);
   client_builder.RegisterService(&cluster_service);
-  absl::StatusOr<std::unique_ptr<grpc::Server>> client_server =
-      Listen(&client_builder, "client", config.listen_client);
-  if (!client_server.ok()) {
+  // No listening port: ClientListener accepts and hands the sockets over.
+  std::unique_ptr<grpc::Server> client_server = client_builder.BuildAndStart();
+  absl::StatusOr<std::unique_ptr<ClientListener>> listener =
+      client_server == nullptr ? absl::InternalError("the client gRPC server did not start")
+                               : ClientListener::Start(config.listen_client, client_server.get());
+  if (!listener.ok()) {
     node->Stop();
+    if (client_server != nullptr) client_server->Shutdown();
     transport->Stop();
     peer_server->Shutdown();
-    return client_server.status();
+    return listener.status();
   }
   std::fprintf(stderr, "raftkv: node %llu ready: clients on %s, peers on %s, data in %s\n",
                static_cast<unsigned long long>(config.id), config.listen_client.c_str(),
@@ -112,8 +119,9 @@ absl::Status Run(const ServerConfig& config) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
-  node->Stop();  // answers every waiting request
-  (*client_server)->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  (*listener)->Stop();  // no new connections for a server shutting down
+  node->Stop();         // answers every waiting request
+  client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   transport->Stop();
   peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   node.reset();

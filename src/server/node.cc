@@ -9,6 +9,7 @@
 #include "src/common/clock.h"
 #include "src/common/status_macros.h"
 #include "src/raft/codec.h"
+#include "src/server/response_batch.h"
 
 namespace raftkv::server {
 
@@ -377,6 +378,7 @@ void Node::HandleReady() {
       // reads here rather than wake the apply thread for them (a read-only
       // load saves a thread wake-up per round; with writes in flight,
       // serving here would hold up their next log write instead).
+      ResponseBatch responses(it->second.reads.size());
       for (PendingRead& r : it->second.reads) r.done(absl::OkStatus());
       read_rounds_.erase(it);
       continue;
@@ -572,6 +574,7 @@ void Node::ApplyEntries(const ApplyTask& task) {
       waiters_.erase(w);
     }
   }
+  ResponseBatch responses(answered.size());  // the answers leave together
   for (auto& [i, waiter] : answered) {
     storage::ApplyOutcome& out = (*outcomes)[i];
     if (waiter.term != task.entries[i].term) {
@@ -590,6 +593,7 @@ void Node::ApplyEntries(const ApplyTask& task) {
 }
 
 void Node::ServeReadsUpTo(raft::Index applied) {
+  ResponseBatch responses(waiting_reads_.size());
   while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied) {
     waiting_reads_.begin()->second.done(absl::OkStatus());
     waiting_reads_.erase(waiting_reads_.begin());

@@ -24,6 +24,8 @@
 // applied index reaches its read index. When the apply thread is idle and
 // nothing is queued, the loop applies committed entries itself (one thread
 // hand-off less per commit); only one of them applies at a time, in order.
+// Whichever thread answers a batch of waiters or reads does so inside one
+// ResponseBatch (response_batch.h), so that their responses leave together.
 //
 // Invariants:
 //   a write is answered OK only after its entry is committed (on a majority's

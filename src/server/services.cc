@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/common/clock.h"
+#include "src/server/client_listener.h"
+#include "src/server/response_batch.h"
 #include "src/storage/validation.h"
 
 namespace raftkv::server {
@@ -17,6 +19,14 @@ int64_t NowMicros() {
 }
 
 const char kVersion[] = "raftkv 0.1.0";
+
+// Finishes a call answered by a node thread; inside a ResponseBatch, counts
+// it against its connection first, so that the batch's responses leave
+// together.
+void Answer(grpc::ServerContextBase* ctx, grpc::ServerUnaryReactor* reactor, grpc::Status st) {
+  if (ResponseBatch::IsOpen()) ResponseBatch::Cork(ConnectionFd(*ctx));
+  reactor->Finish(std::move(st));
+}
 
 }  // namespace
 
@@ -60,11 +70,11 @@ void KvService::ProposeAndFinish(grpc::CallbackServerContext* ctx,
       cmd, DeadlineMicros(ctx),
       [this, ctx, reactor, fill = std::move(fill)](absl::StatusOr<v1::CommandResult> result) {
         if (!result.ok()) {
-          reactor->Finish(ToGrpcStatus(result.status(), ctx));
+          Answer(ctx, reactor, ToGrpcStatus(result.status(), ctx));
           return;
         }
         fill(&*result);
-        reactor->Finish(grpc::Status::OK);
+        Answer(ctx, reactor, grpc::Status::OK);
       });
 }
 
@@ -132,17 +142,17 @@ grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
   }
   auto read = [this, ctx, reactor, req, resp](absl::Status barrier) {
     if (!barrier.ok()) {
-      reactor->Finish(ToGrpcStatus(barrier, ctx));
+      Answer(ctx, reactor, ToGrpcStatus(barrier, ctx));
       return;
     }
     absl::StatusOr<v1::RangeResponse> r = kv_->Range(*req);
     if (!r.ok()) {
-      reactor->Finish(ToGrpcStatus(r.status(), ctx));
+      Answer(ctx, reactor, ToGrpcStatus(r.status(), ctx));
       return;
     }
     resp->Swap(&*r);
     FillHeader(resp->mutable_header(), resp->header().revision());
-    reactor->Finish(grpc::Status::OK);
+    Answer(ctx, reactor, grpc::Status::OK);
   };
   if (req->consistency() == v1::SERIALIZABLE) {
     read(absl::OkStatus());

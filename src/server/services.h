@@ -9,6 +9,9 @@
 // the leader with UNAVAILABLE "not leader" plus trailing metadata
 // raftkv-leader-bin / raftkv-leader-addr. absl codes map to gRPC codes one to
 // one, in ToGrpcStatus, the one place that does it.
+// Calls answered from a node thread are finished through Answer, which
+// counts each in the thread's open ResponseBatch (its connection's socket
+// comes from ClientListener), so a batch's responses leave together.
 // Thread-safety: called on gRPC threads; completions run on node threads.
 #pragma once
 

@@ -1,0 +1,169 @@
+// ResponseBatch (corking the sockets of responses answered together) and
+// ClientListener (accepting client connections for a gRPC server), on real
+// loopback sockets and a real gRPC server.
+#include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "proto/kv.grpc.pb.h"
+#include "src/server/client_listener.h"
+#include "src/server/response_batch.h"
+
+namespace raftkv::server {
+namespace {
+
+// A connected loopback TCP pair: sender and receiver.
+struct TcpPair {
+  int send_fd = -1;
+  int recv_fd = -1;
+  TcpPair() {
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    EXPECT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(listen(lfd, 1), 0);
+    EXPECT_EQ(getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    send_fd = socket(AF_INET, SOCK_STREAM, 0);
+    EXPECT_EQ(connect(send_fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    recv_fd = accept(lfd, nullptr, nullptr);
+    close(lfd);
+  }
+  ~TcpPair() {
+    close(send_fd);
+    close(recv_fd);
+  }
+  void Send(const std::string& s) const {
+    ASSERT_EQ(send(send_fd, s.data(), s.size(), 0), static_cast<ssize_t>(s.size()));
+  }
+  // What arrives within timeout_ms ("" if nothing).
+  std::string Receive(int timeout_ms) const {
+    pollfd p{recv_fd, POLLIN, 0};
+    if (poll(&p, 1, timeout_ms) != 1) return "";
+    char buf[256];
+    ssize_t n = recv(recv_fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  }
+};
+
+TEST(ResponseBatchTest, HoldsCorkedResponsesUntilTheBatchEnds) {
+  TcpPair tcp;
+  {
+    ResponseBatch batch(2);
+    ASSERT_TRUE(ResponseBatch::IsOpen());
+    ResponseBatch::Cork(tcp.send_fd);
+    tcp.Send("first;");
+    ResponseBatch::Cork(tcp.send_fd);
+    tcp.Send("second;");
+    EXPECT_EQ(tcp.Receive(50), "") << "a corked socket sent before the batch ended";
+  }
+  EXPECT_FALSE(ResponseBatch::IsOpen());
+  // Both responses leave together, in one segment, as the batch ends (not
+  // at Linux's own 200 ms limit for corked data).
+  EXPECT_EQ(tcp.Receive(100), "first;second;");
+}
+
+TEST(ResponseBatchTest, ALoneResponseOrNoBatchSendsAtOnce) {
+  TcpPair tcp;
+  ResponseBatch::Cork(tcp.send_fd);  // no batch: nothing to do
+  tcp.Send("a;");
+  EXPECT_EQ(tcp.Receive(1000), "a;");
+  {
+    ResponseBatch batch(1);  // fewer than two responses: inert
+    EXPECT_FALSE(ResponseBatch::IsOpen());
+    ResponseBatch::Cork(tcp.send_fd);
+    tcp.Send("b;");
+    EXPECT_EQ(tcp.Receive(1000), "b;");
+  }
+}
+
+TEST(ResponseBatchTest, NestedBatchLeavesTheOuterOneInCharge) {
+  TcpPair tcp;
+  {
+    ResponseBatch outer(5);
+    {
+      ResponseBatch inner(5);
+      ResponseBatch::Cork(tcp.send_fd);
+      tcp.Send("x;");
+    }
+    EXPECT_TRUE(ResponseBatch::IsOpen());
+    EXPECT_EQ(tcp.Receive(50), "") << "the inner batch's end uncorked the outer's socket";
+  }
+  EXPECT_EQ(tcp.Receive(100), "x;");
+}
+
+// A gRPC server fed by a ClientListener serves calls, and each call knows
+// its socket.
+class EchoStatus final : public v1::Cluster::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v1::StatusRequest*,
+                                   v1::StatusResponse* resp) override {
+    resp->set_version(std::to_string(ConnectionFd(*ctx)));
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+};
+
+TEST(ClientListenerTest, ServesGrpcCallsThatKnowTheirSocket) {
+  EchoStatus service;
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  // An ephemeral port: bind one, learn it, release it, listen on it.
+  int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  close(probe);
+  std::string address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+  auto listener = ClientListener::Start(address, server.get());
+  ASSERT_TRUE(listener.ok()) << listener.status();
+
+  // A second listener on the same port fails, naming the address and the fix.
+  auto again = ClientListener::Start(address, server.get());
+  ASSERT_FALSE(again.ok());
+  EXPECT_NE(again.status().message().find(address), std::string::npos) << again.status();
+  EXPECT_NE(again.status().message().find("--listen-client"), std::string::npos) << again.status();
+
+  auto stub =
+      v1::Cluster::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::StatusResponse resp;
+  grpc::Status st = stub->Status(&ctx, v1::StatusRequest(), &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_GE(std::stoi(resp.version()), 0) << "the call did not know its socket";
+
+  (*listener)->Stop();
+  server->Shutdown();
+}
+
+TEST(ClientListenerTest, UnresolvableHostIsAClearError) {
+  EchoStatus service;
+  grpc::ServerBuilder builder;
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto listener = ClientListener::Start("no-such-host.invalid:7001", server.get());
+  ASSERT_FALSE(listener.ok());
+  EXPECT_NE(listener.status().message().find("cannot listen for clients on "
+                                             "no-such-host.invalid:7001"),
+            std::string::npos)
+      << listener.status();
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace raftkv::server
