@@ -378,7 +378,6 @@ void Node::HandleReady() {
       // reads here rather than wake the apply thread for them (a read-only
       // load saves a thread wake-up per round; with writes in flight,
       // serving here would hold up their next log write instead).
-      ResponseBatch responses(it->second.reads.size());
       for (PendingRead& r : it->second.reads) r.done(absl::OkStatus());
       read_rounds_.erase(it);
       continue;
@@ -593,7 +592,6 @@ void Node::ApplyEntries(const ApplyTask& task) {
 }
 
 void Node::ServeReadsUpTo(raft::Index applied) {
-  ResponseBatch responses(waiting_reads_.size());
   while (!waiting_reads_.empty() && waiting_reads_.begin()->first <= applied) {
     waiting_reads_.begin()->second.done(absl::OkStatus());
     waiting_reads_.erase(waiting_reads_.begin());

@@ -24,8 +24,11 @@
 // applied index reaches its read index. When the apply thread is idle and
 // nothing is queued, the loop applies committed entries itself (one thread
 // hand-off less per commit); only one of them applies at a time, in order.
-// Whichever thread answers a batch of waiters or reads does so inside one
+// Whichever thread answers the waiters of an applied batch does so inside one
 // ResponseBatch (response_batch.h), so that their responses leave together.
+// Reads are answered without one: corking a round of 64 reads held every
+// answer until the last (-7% linearizable reads, interleaved A/B), while
+// answers sent one by one let the clients work in parallel.
 //
 // Invariants:
 //   a write is answered OK only after its entry is committed (on a majority's
