@@ -18,19 +18,25 @@
 namespace raftkv::server {
 namespace {
 
+// Binds socket fd to 127.0.0.1 on a port the kernel picks; returns the address.
+sockaddr_in BindLoopback(int fd) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  return a;
+}
+
 // A connected loopback TCP pair: sender and receiver.
 struct TcpPair {
   int send_fd = -1;
   int recv_fd = -1;
   TcpPair() {
     int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    EXPECT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    sockaddr_in a = BindLoopback(lfd);
     EXPECT_EQ(listen(lfd, 1), 0);
-    EXPECT_EQ(getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len), 0);
     send_fd = socket(AF_INET, SOCK_STREAM, 0);
     EXPECT_EQ(connect(send_fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
     recv_fd = accept(lfd, nullptr, nullptr);
@@ -112,27 +118,33 @@ class EchoStatus final : public v1::Cluster::CallbackService {
   }
 };
 
-TEST(ClientListenerTest, ServesGrpcCallsThatKnowTheirSocket) {
-  EchoStatus service;
-  grpc::ServerBuilder builder;
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
+// A started gRPC server with no listening port, for a ClientListener to feed.
+class ClientListenerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void TearDown() override {
+    if (server_ != nullptr) server_->Shutdown();
+  }
+  EchoStatus service_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST_F(ClientListenerTest, ServesGrpcCallsThatKnowTheirSocket) {
   // An ephemeral port: bind one, learn it, release it, listen on it.
   int probe = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(getsockname(probe, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  sockaddr_in a = BindLoopback(probe);
   close(probe);
   std::string address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-  auto listener = ClientListener::Start(address, server.get());
+  auto listener = ClientListener::Start(address, server_.get());
   ASSERT_TRUE(listener.ok()) << listener.status();
 
   // A second listener on the same port fails, naming the address and the fix.
-  auto again = ClientListener::Start(address, server.get());
+  auto again = ClientListener::Start(address, server_.get());
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.status().message().find(address), std::string::npos) << again.status();
   EXPECT_NE(again.status().message().find("--listen-client"), std::string::npos) << again.status();
@@ -147,22 +159,15 @@ TEST(ClientListenerTest, ServesGrpcCallsThatKnowTheirSocket) {
   EXPECT_GE(std::stoi(resp.version()), 0) << "the call did not know its socket";
 
   (*listener)->Stop();
-  server->Shutdown();
 }
 
-TEST(ClientListenerTest, UnresolvableHostIsAClearError) {
-  EchoStatus service;
-  grpc::ServerBuilder builder;
-  builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-  auto listener = ClientListener::Start("no-such-host.invalid:7001", server.get());
+TEST_F(ClientListenerTest, UnresolvableHostIsAClearError) {
+  auto listener = ClientListener::Start("no-such-host.invalid:7001", server_.get());
   ASSERT_FALSE(listener.ok());
   EXPECT_NE(listener.status().message().find("cannot listen for clients on "
                                              "no-such-host.invalid:7001"),
             std::string::npos)
       << listener.status();
-  server->Shutdown();
 }
 
 }  // namespace
