@@ -179,6 +179,14 @@ std::unique_ptr<internal::Endpoint> MakeEndpoint(size_t index, const std::string
   return ep;
 }
 
+// How long Connect polls a channel in TRANSIENT_FAILURE before asking why it
+// failed. A failed channel stays in TRANSIENT_FAILURE while it retries, and
+// its retry's connection completes only when some thread polls the channel:
+// calls fail at once there and poll nothing, so without this the retry is
+// noticed by gRPC's backup poller only (every 5 s), and a node that came back
+// stays unusable that long. A completed connection needs well under this.
+constexpr absl::Duration kFailedChannelPoll = absl::Milliseconds(10);
+
 // Waits until ep's channel is connected, at most dial_timeout and never past
 // deadline. OK when connected; UNAVAILABLE with a short reason otherwise. No
 // request of the caller has been sent when this fails.
@@ -187,6 +195,11 @@ absl::Status Connect(const internal::Endpoint& ep, absl::Duration dial_timeout,
   const absl::Time start = absl::Now();
   const absl::Time dial_deadline = std::min(start + dial_timeout, deadline);
   grpc_connectivity_state state = ep.channel->GetState(/*try_to_connect=*/true);
+  if (state == GRPC_CHANNEL_TRANSIENT_FAILURE &&
+      ep.channel->WaitForStateChange(
+          state, absl::ToChronoTime(std::min(start + kFailedChannelPoll, dial_deadline)))) {
+    state = ep.channel->GetState(/*try_to_connect=*/true);
+  }
   while (state != GRPC_CHANNEL_READY) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
       // The channel knows why it failed but only tells an RPC: ask with a

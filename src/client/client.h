@@ -14,7 +14,10 @@
 //     UNAVAILABLE: back off (exponential from backoff_initial up to
 //     backoff_max, jittered by a seeded Rng) and try the next endpoint. A
 //     connection failure moves on to the next endpoint without backing off
-//     until every endpoint has failed once since the last back-off.
+//     until every endpoint has failed once since the last back-off. A
+//     channel that failed is polled for 10 ms before an attempt gives up on
+//     it, so a node that came back is used at once (gRPC alone notices its
+//     reconnection only at its 5 s backup poll).
 //   - RESOURCE_EXHAUSTED from the server (its bounded queues are full; the
 //     request was not proposed) is retried after backing off. gRPC's own
 //     "message larger than max" RESOURCE_EXHAUSTED is not retried.

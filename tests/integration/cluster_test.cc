@@ -2,6 +2,9 @@
 // the C++ client library and through kvctl.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
@@ -95,6 +98,54 @@ ProcessClusterOptions SlowHeartbeats(int election_ticks) {
   return options;
 }
 
+// A node that cannot start (here: its client port is taken) is reported with
+// the reason from its log, instead of leaving a two-node cluster that passes
+// WaitForLeader and then stalls whatever needs the third node.
+TEST(ClusterStartTest, ANodeThatCannotStartIsReportedWithItsLog) {
+  ProcessCluster cluster;
+  const std::string address = cluster.ClientAddress(3);
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  int squatter = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(bind(squatter, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(squatter, 1), 0);
+  ASSERT_TRUE(cluster.Start().ok());
+  absl::StatusOr<int> leader = cluster.WaitForLeader(absl::Seconds(20));
+  close(squatter);
+  ASSERT_FALSE(leader.ok()) << "a leader was reported while node 3 could not start";
+  EXPECT_NE(leader.status().message().find("node 3 exited"), std::string::npos) << leader.status();
+  EXPECT_NE(leader.status().message().find("Address already in use"), std::string::npos)
+      << leader.status();
+  EXPECT_FALSE(cluster.Running(3));
+}
+
+// A client whose nodes were down when it first tried them must reach them as
+// soon as they are up. gRPC keeps a channel that failed in TRANSIENT_FAILURE
+// while it reconnects and fails calls there at once, without polling; in a
+// process that polls nothing else (this test, a client application) the
+// reconnection then completes only when gRPC's backup poller runs, every 5 s,
+// unless the client polls the channel itself.
+TEST(ClusterStartTest, AClientStartedBeforeTheClusterReachesItOnceItIsUp) {
+  ProcessCluster cluster;
+  auto client = cluster.NewClient(absl::Milliseconds(300));
+  const absl::Time refused_until = absl::Now() + absl::Milliseconds(1500);
+  while (absl::Now() < refused_until) ASSERT_FALSE(client->Put("k", "v").ok());
+  ASSERT_TRUE(cluster.Start().ok());
+  const absl::Time started = absl::Now();
+  absl::Status put = absl::UnknownError("not tried");
+  while (!put.ok() && absl::Now() - started < absl::Seconds(20)) {
+    put = client->Put("k", "v").status();
+  }
+  const absl::Duration took = absl::Now() - started;
+  ASSERT_TRUE(put.ok()) << put;
+  // Startup and an election (200-400 ms here) take well under this.
+  EXPECT_LT(took, absl::Milliseconds(2500))
+      << "the first write succeeded " << took << " after the nodes were started";
+}
+
 // A leader defers broadcasting a new commit index for the next append to
 // carry, but not for long: on an idle cluster followers must learn (and
 // apply) each write within milliseconds, not at the next heartbeat. Heartbeats
@@ -159,7 +210,9 @@ TEST(ClusterReadTest, ReadRoundToADeadFollowerIsResentToTheOthers) {
   while (!done && absl::Now() - resumed < absl::Seconds(10)) absl::SleepFor(absl::Milliseconds(1));
   absl::Duration took = absl::Now() - resumed;
   reader.join();
-  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_TRUE(read.ok()) << read.status() << "\nleader " << *leader << ":\n"
+                         << cluster.LogTail(*leader, 40) << "\nfollower " << o << ":\n"
+                         << cluster.LogTail(o, 40);
   ASSERT_EQ(read->kvs_size(), 1);
   EXPECT_EQ(read->kvs(0).value(), "v2");
   EXPECT_LT(took, absl::Milliseconds(300))

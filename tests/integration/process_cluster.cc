@@ -16,24 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "tests/testing/loopback_port.h"
 
 namespace raftkv::testing {
 
 namespace {
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
 
 std::string SelfDir() {
   char buf[4096];
@@ -51,8 +38,8 @@ ProcessCluster::ProcessCluster(ProcessClusterOptions options) : options_(std::mo
   char tmpl[] = "/tmp/raftkv-it-XXXXXX";
   root_ = mkdtemp(tmpl);
   for (int id = 1; id <= options_.nodes; ++id) {
-    client_ports_[id] = FreePort();
-    peer_ports_[id] = FreePort();
+    client_ports_[id] = UnusedLoopbackPort();
+    peer_ports_[id] = UnusedLoopbackPort();
   }
 }
 
@@ -180,22 +167,44 @@ absl::StatusOr<int> ProcessCluster::WaitForLeader(absl::Duration timeout) {
   auto client = NewClient(absl::Seconds(1));
   std::string last;
   while (absl::Now() < deadline) {
+    if (absl::Status exited = CheckNoNodeExited(); !exited.ok()) return exited;
     std::map<uint64_t, int> votes;
     std::map<uint64_t, int> leader_node;
+    bool every_running_node_answers = true;
     std::vector<client::EndpointStatus> all = client->StatusAll();
     for (size_t i = 0; i < all.size(); ++i) {
-      if (!all[i].status.ok()) continue;
+      if (!all[i].status.ok()) {
+        if (Running(static_cast<int>(i) + 1)) every_running_node_answers = false;
+        continue;
+      }
       const auto& s = *all[i].status;
       if (s.leader_id() != 0) ++votes[s.leader_id()];
       if (s.role() == v1::ROLE_LEADER) leader_node[s.member_id()] = static_cast<int>(i) + 1;
     }
     for (const auto& [leader, n] : votes) {
-      if (n > options_.nodes / 2 && leader_node.count(leader)) return static_cast<int>(leader);
+      if (n > options_.nodes / 2 && leader_node.count(leader) && every_running_node_answers) {
+        return static_cast<int>(leader);
+      }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return absl::DeadlineExceededError(
       absl::StrCat("no leader within ", absl::FormatDuration(timeout)));
+}
+
+absl::Status ProcessCluster::CheckNoNodeExited() {
+  for (auto& [id, pid] : pids_) {
+    if (pid <= 0) continue;
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) != pid) continue;
+    pid = 0;
+    return absl::FailedPreconditionError(
+        absl::StrCat("node ", id, " exited by itself (",
+                     WIFEXITED(status) ? absl::StrCat("exit code ", WEXITSTATUS(status))
+                                       : absl::StrCat("signal ", WTERMSIG(status)),
+                     "); the end of its log:\n", LogTail(id)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ProcessCluster::WaitForApplied(int id, uint64_t index, absl::Duration timeout) {

@@ -1,6 +1,9 @@
 // ProcessCluster: a test harness that runs real raftkv server processes on
-// free loopback ports, each with its own data directory and log file, and
-// kills every one of them when it is destroyed (also when a test fails).
+// unused loopback ports (UnusedLoopbackPort: outside the range the kernel
+// gives outgoing connections, so the nodes dialling each other cannot take a
+// port before its node binds it), each with its own data directory and log
+// file, and kills every one of them when it is destroyed (also when a test
+// fails).
 //
 // Waits are on conditions with deadlines (polling Status), never fixed sleeps.
 // Thread-safety: one test thread.
@@ -44,7 +47,9 @@ class ProcessCluster {
   void Stop(int id);
   bool Running(int id) const;
 
-  // Waits until some node reports itself leader and a majority agree on it.
+  // Waits until some node reports itself leader, a majority agree on it and
+  // every running node answers. Fails at once, with the end of its log, if a
+  // started node exited by itself (a bad flag, a port in use, a crash).
   absl::StatusOr<int> WaitForLeader(absl::Duration timeout = absl::Seconds(20));
   // Waits until node id has applied at least index.
   absl::Status WaitForApplied(int id, uint64_t index, absl::Duration timeout = absl::Seconds(20));
@@ -66,6 +71,10 @@ class ProcessCluster {
   std::string LogTail(int id, int lines = 20) const;
 
  private:
+  // An error naming the first started node that has exited without Kill or
+  // Stop (and marks it not running), else OK.
+  absl::Status CheckNoNodeExited();
+
   ProcessClusterOptions options_;
   std::string root_;
   std::map<int, int> client_ports_;

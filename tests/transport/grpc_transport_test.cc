@@ -12,11 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/loopback_port.h"
 #include "tests/transport/test_util.h"
 
 namespace raftkv::transport {
 namespace {
 
+using raftkv::testing::UnusedLoopbackPort;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using testing::Eventually;
@@ -106,19 +108,6 @@ std::unique_ptr<Node> StartNode(const TransportConfig& config, int port = 0,
   absl::Status s = node->transport->Start(std::move(handlers));
   EXPECT_TRUE(s.ok()) << s;
   return node;
-}
-
-// A port that was free a moment ago (nothing listens on it now).
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
-  close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // Connects all nodes to each other.
@@ -234,7 +223,7 @@ TEST(GrpcTransportTest, SplitsBatchesAtTheByteLimitAndDropsOversizedMessages) {
 }
 
 TEST(GrpcTransportTest, PeerDownAtFirstGetsMessagesAfterItComesUp) {
-  const int port2 = FreePort();
+  const int port2 = UnusedLoopbackPort();
   auto n1 = StartNode(TestConfig(1));
   ASSERT_TRUE(n1->transport->AddPeer(2, Loopback(port2)).ok());
 
