@@ -195,11 +195,6 @@ absl::Status Connect(const internal::Endpoint& ep, absl::Duration dial_timeout,
   const absl::Time start = absl::Now();
   const absl::Time dial_deadline = std::min(start + dial_timeout, deadline);
   grpc_connectivity_state state = ep.channel->GetState(/*try_to_connect=*/true);
-  if (state == GRPC_CHANNEL_TRANSIENT_FAILURE &&
-      ep.channel->WaitForStateChange(
-          state, absl::ToChronoTime(std::min(start + kFailedChannelPoll, dial_deadline)))) {
-    state = ep.channel->GetState(/*try_to_connect=*/true);
-  }
   while (state != GRPC_CHANNEL_READY) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
       // The channel knows why it failed but only tells an RPC: ask with a
@@ -209,6 +204,12 @@ absl::Status Connect(const internal::Endpoint& ep, absl::Duration dial_timeout,
       v1::StatusResponse response;
       const grpc::Status s = ep.cluster->Status(&ctx, v1::StatusRequest(), &response);
       if (ep.channel->GetState(false) == GRPC_CHANNEL_READY) return absl::OkStatus();
+      // Its reconnection may have completed, unnoticed: poll it briefly.
+      if (state == GRPC_CHANNEL_TRANSIENT_FAILURE) {
+        ep.channel->WaitForStateChange(
+            state, absl::ToChronoTime(std::min(absl::Now() + kFailedChannelPoll, dial_deadline)));
+        if (ep.channel->GetState(false) == GRPC_CHANNEL_READY) return absl::OkStatus();
+      }
       return absl::UnavailableError(ShortReason(s));
     }
     if (!ep.channel->WaitForStateChange(state, absl::ToChronoTime(dial_deadline))) {

@@ -131,7 +131,7 @@ TEST(ClusterStartTest, ANodeThatCannotStartIsReportedWithItsLog) {
 TEST(ClusterStartTest, AClientStartedBeforeTheClusterReachesItOnceItIsUp) {
   ProcessCluster cluster;
   auto client = cluster.NewClient(absl::Milliseconds(300));
-  const absl::Time refused_until = absl::Now() + absl::Milliseconds(1500);
+  const absl::Time refused_until = absl::Now() + absl::Milliseconds(500);
   while (absl::Now() < refused_until) ASSERT_FALSE(client->Put("k", "v").ok());
   ASSERT_TRUE(cluster.Start().ok());
   const absl::Time started = absl::Now();
