@@ -210,6 +210,13 @@ TEST(ClusterReadTest, ReadRoundToADeadFollowerIsResentToTheOthers) {
   while (!done && absl::Now() - resumed < absl::Seconds(10)) absl::SleepFor(absl::Milliseconds(1));
   absl::Duration took = absl::Now() - resumed;
   reader.join();
+  if (!read.ok()) {
+    for (const auto& e : cluster.NewClient(absl::Seconds(1))->StatusAll()) {
+      ADD_FAILURE() << "after the failed read, " << e.endpoint << " says: "
+                    << (e.status.ok() ? e.status->ShortDebugString()
+                                      : e.status.status().ToString());
+    }
+  }
   ASSERT_TRUE(read.ok()) << read.status() << "\nleader " << *leader << ":\n"
                          << cluster.LogTail(*leader, 40) << "\nfollower " << o << ":\n"
                          << cluster.LogTail(o, 40);
