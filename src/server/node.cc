@@ -31,6 +31,9 @@ constexpr int64_t kCommitBroadcastDelayUs = 2000;
 // A ReadIndex round goes to the voters that complete a quorum with the leader
 // (raft::RawNode::ResendReadIndexRound); unanswered this long, it goes to
 // every follower, so one slow or failed follower delays reads by at most this.
+// Still unanswered (a message lost, a follower restarting), it goes to every
+// follower again after twice the previous wait, until the wait would exceed
+// the heartbeat interval: from then on every regular heartbeat carries it.
 constexpr int64_t kReadRoundResendUs = 5000;
 
 int64_t NowMicros() {
@@ -264,7 +267,8 @@ void Node::RunLoop() {
         uint64_t n = next_read_ctx_++;
         for (int i = 0; i < 8; ++i) ctx[i] = static_cast<char>(n >> (8 * i));
         int64_t now_us = NowMicros();
-        read_rounds_[ctx] = ReadRound{now_us, std::move(reads), now_us + kReadRoundResendUs};
+        read_rounds_[ctx] =
+            ReadRound{now_us, std::move(reads), now_us + kReadRoundResendUs, kReadRoundResendUs};
         raw_->ReadIndex(ctx);
       }
     }
@@ -416,9 +420,16 @@ void Node::ResendSlowReadRounds(int64_t now_us) {
   if (due == 0 || now_us < due) return;
   // The newest pending context: a quorum's answer to it confirms every round.
   bool sent = raw_->ResendReadIndexRound();
+  const int64_t heartbeat_us = int64_t{config_.heartbeat_ticks} * config_.tick_ms * 1000;
   for (auto& [ctx, round] : read_rounds_) {
     if (round.resend_at_us == 0) continue;
-    round.resend_at_us = sent ? 0 : now_us + kReadRoundResendUs;
+    if (!sent) {  // nothing pending in the core yet: try again, same wait
+      round.resend_at_us = now_us + kReadRoundResendUs;
+      continue;
+    }
+    // The newest context just went out, covering this round too.
+    round.resend_wait_us *= 2;
+    round.resend_at_us = round.resend_wait_us > heartbeat_us ? 0 : now_us + round.resend_wait_us;
   }
 }
 

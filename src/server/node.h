@@ -8,7 +8,8 @@
 //   2. step the messages; propose all queued commands as ONE batch; register
 //      ONE ReadIndex for all queued reads (its heartbeat goes to the voters
 //      that complete a quorum with the leader; a round unanswered for
-//      kReadRoundResendUs goes to every follower); tick if a tick is due; a leader
+//      kReadRoundResendUs goes to every follower, again after twice that,
+//      and so on up to the heartbeat interval); tick if a tick is due; a leader
 //      whose commit index advanced and that sent no append since (which would
 //      have carried it) for kCommitBroadcastDelayUs broadcasts it;
 //   3. handle every Ready: a leader sends its messages first, while its own
@@ -137,9 +138,11 @@ class Node {
   struct ReadRound {
     int64_t started_us;
     std::vector<PendingRead> reads;
-    // When its context is due to go to every follower (ResendSlowReadRounds);
-    // 0 once it has.
+    // When its context is next due to go to every follower
+    // (ResendSlowReadRounds); 0 once regular heartbeats are as frequent.
     int64_t resend_at_us;
+    // The wait before that resend; doubles with every resend.
+    int64_t resend_wait_us;
   };
   // Work for the apply thread, in order.
   struct ApplyTask {
@@ -160,9 +163,11 @@ class Node {
   // When the oldest read round not yet resent is due for it (0: none).
   int64_t ReadRoundResendAt() const;
   // A round sent to a quorum's worth of voters and unanswered for
-  // kReadRoundResendUs goes to every follower (covering every pending round).
-  // If the core has no round pending yet (a new leader holds reads until it
-  // has committed an entry of its term), the resend is tried again
+  // kReadRoundResendUs goes to every follower (covering every pending round),
+  // and again after twice as long, and so on, while the wait is at most the
+  // heartbeat interval (then regular heartbeats carry it as often). If the
+  // core has no round pending yet (a new leader holds reads until it has
+  // committed an entry of its term), the resend is tried again
   // kReadRoundResendUs later instead of being counted as done.
   void ResendSlowReadRounds(int64_t now_us);
   // Applies task on the loop thread when the apply thread is idle with

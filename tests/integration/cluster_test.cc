@@ -226,6 +226,48 @@ TEST(ClusterReadTest, ReadRoundToADeadFollowerIsResentToTheOthers) {
       << "the read waited for a regular heartbeat: its round was not resent";
 }
 
+// A resend can be lost too: here the only live follower is down when it goes
+// out. The round then goes to every follower again after twice the wait, and
+// so on up to the heartbeat interval (here 5.9 s, longer than the client's
+// 5 s deadline), so a follower that is back within a second confirms the read
+// long before the next regular heartbeat.
+TEST(ClusterReadTest, ReadRoundIsResentUntilAFollowerThatCameBackAnswers) {
+  ProcessCluster cluster(SlowHeartbeats(60));
+  ASSERT_TRUE(cluster.Start().ok());
+  absl::StatusOr<int> leader = cluster.WaitForLeader(absl::Seconds(40));
+  ASSERT_TRUE(leader.ok()) << leader.status();
+  auto client = cluster.NewClient();
+  ASSERT_TRUE(client->Put("k", "v1").ok());
+  const int v = *leader == 1 ? 2 : 1;
+  const int o = 6 - *leader - v;
+  cluster.Kill(o);
+  ASSERT_TRUE(client->Put("k", "v2").ok());  // committed by the leader and v
+  cluster.Kill(v);
+
+  std::atomic<bool> done{false};
+  absl::StatusOr<v1::RangeResponse> read = absl::UnknownError("not run");
+  std::thread reader([&] {
+    read = client->Get("k");
+    done = true;
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_FALSE(done) << "a read was answered without a quorum";
+  ASSERT_TRUE(cluster.StartNode(o).ok());
+  const absl::Time restarted = absl::Now();
+  while (!done && absl::Now() - restarted < absl::Seconds(10)) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const absl::Duration took = absl::Now() - restarted;
+  reader.join();
+  ASSERT_TRUE(read.ok()) << read.status() << "\nleader " << *leader << ":\n"
+                         << cluster.LogTail(*leader, 40) << "\nfollower " << o << ":\n"
+                         << cluster.LogTail(o, 40);
+  ASSERT_EQ(read->kvs_size(), 1);
+  EXPECT_EQ(read->kvs(0).value(), "v2");
+  EXPECT_LT(took, absl::Seconds(3))
+      << "the read waited for a regular heartbeat: its round was not resent again";
+}
+
 TEST_F(ClusterTest, TxnCompareAndSwap) {
   ASSERT_TRUE(client_->Put("cas", "v1").ok());
   auto make = [](const std::string& expect, const std::string& next) {
