@@ -178,93 +178,98 @@ TEST(ClusterCommitTest, IdleFollowersLearnCommitsLongBeforeTheNextHeartbeat) {
   }
 }
 
-// A linearizable read's ReadIndex round goes to one follower (with the
-// leader, a quorum of three): the one heard from most recently. If it does not
-// answer within 5 ms the round goes to every follower, instead of waiting for
-// the next regular heartbeat (here 5.9 s apart). The scene: follower o is
-// paused, a write makes follower v the one heard last, v dies, a read's round
-// goes to v; o, resumed 200 ms later, must find the read's context waiting.
-TEST(ClusterReadTest, ReadRoundToADeadFollowerIsResentToTheOthers) {
-  ProcessCluster cluster(SlowHeartbeats(60));
-  ASSERT_TRUE(cluster.Start().ok());
-  absl::StatusOr<int> leader = cluster.WaitForLeader(absl::Seconds(40));
-  ASSERT_TRUE(leader.ok()) << leader.status();
-  auto client = cluster.NewClient();
-  ASSERT_TRUE(client->Put("k", "v1").ok());
-  const int v = *leader == 1 ? 2 : 1;
-  const int o = 6 - *leader - v;
-  cluster.Pause(o);
-  ASSERT_TRUE(client->Put("k", "v2").ok());  // only v answers: v is heard last
-  cluster.Kill(v);
+// Linearizable reads whose ReadIndex round meets dead or silent followers.
+// Heartbeats are 5.9 s apart, longer than the client's 5 s deadline, so a read
+// answered in time was confirmed by a resent round, not a regular heartbeat.
+// The scene: the leader, follower v (answering: the one heard from last after
+// the setup's writes) and follower o (taken out by each test before "v2").
+class ClusterReadTest : public ::testing::Test {
+ protected:
+  ClusterReadTest() : cluster_(SlowHeartbeats(60)) {}
 
-  std::atomic<bool> done{false};
-  absl::StatusOr<v1::RangeResponse> read = absl::UnknownError("not run");
-  std::thread reader([&] {
-    read = client->Get("k");
-    done = true;
-  });
-  absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_FALSE(done) << "a read was answered without a quorum";
-  cluster.Resume(o);
-  absl::Time resumed = absl::Now();
-  while (!done && absl::Now() - resumed < absl::Seconds(10)) absl::SleepFor(absl::Milliseconds(1));
-  absl::Duration took = absl::Now() - resumed;
-  reader.join();
-  if (!read.ok()) {
-    for (const auto& e : cluster.NewClient(absl::Seconds(1))->StatusAll()) {
-      ADD_FAILURE() << "after the failed read, " << e.endpoint << " says: "
-                    << (e.status.ok() ? e.status->ShortDebugString()
-                                      : e.status.status().ToString());
-    }
+  void SetUp() override {
+    ASSERT_TRUE(cluster_.Start().ok());
+    absl::StatusOr<int> leader = cluster_.WaitForLeader(absl::Seconds(40));
+    ASSERT_TRUE(leader.ok()) << leader.status();
+    leader_ = *leader;
+    v_ = leader_ == 1 ? 2 : 1;
+    o_ = 6 - leader_ - v_;
+    client_ = cluster_.NewClient();
+    ASSERT_TRUE(client_->Put("k", "v1").ok());
   }
-  ASSERT_TRUE(read.ok()) << read.status() << "\nleader " << *leader << ":\n"
-                         << cluster.LogTail(*leader, 40) << "\nfollower " << o << ":\n"
-                         << cluster.LogTail(o, 40);
-  ASSERT_EQ(read->kvs_size(), 1);
-  EXPECT_EQ(read->kvs(0).value(), "v2");
-  EXPECT_LT(took, absl::Milliseconds(300))
+
+  // Writes "v2" (committed by the leader and v alone: the caller took o out),
+  // kills v, and starts a linearizable read of it, which must still be
+  // waiting 200 ms later.
+  void KillVAndStartTheRead() {
+    ASSERT_TRUE(client_->Put("k", "v2").ok());
+    cluster_.Kill(v_);
+    reader_ = std::thread([this] {
+      read_ = client_->Get("k");
+      done_ = true;
+    });
+    absl::SleepFor(absl::Milliseconds(200));
+    EXPECT_FALSE(done_) << "a read was answered without a quorum";
+  }
+
+  // Waits for the read (at most 10 s); checks it saw "v2" and returns how
+  // long it took from now.
+  absl::Duration WaitForTheRead() {
+    const absl::Time from = absl::Now();
+    while (!done_ && absl::Now() - from < absl::Seconds(10)) absl::SleepFor(absl::Milliseconds(1));
+    const absl::Duration took = absl::Now() - from;
+    reader_.join();
+    if (!read_.ok()) {
+      for (const auto& e : cluster_.NewClient(absl::Seconds(1))->StatusAll()) {
+        ADD_FAILURE() << "after the failed read, " << e.endpoint << " says: "
+                      << (e.status.ok() ? e.status->ShortDebugString()
+                                        : e.status.status().ToString());
+      }
+      ADD_FAILURE() << read_.status() << "\nleader " << leader_ << ":\n"
+                    << cluster_.LogTail(leader_, 40) << "\nfollower " << o_ << ":\n"
+                    << cluster_.LogTail(o_, 40);
+    } else {
+      EXPECT_EQ(read_->kvs_size(), 1);
+      if (read_->kvs_size() == 1) {
+        EXPECT_EQ(read_->kvs(0).value(), "v2");
+      }
+    }
+    return took;
+  }
+
+  void TearDown() override {
+    if (reader_.joinable()) reader_.join();
+  }
+
+  ProcessCluster cluster_;
+  int leader_ = 0, v_ = 0, o_ = 0;
+  std::unique_ptr<client::Client> client_;
+  std::thread reader_;
+  std::atomic<bool> done_{false};
+  absl::StatusOr<v1::RangeResponse> read_ = absl::UnknownError("not run");
+};
+
+// A round goes to one follower (with the leader, a quorum of three): the one
+// heard from most recently, v. It is dead, so after 5 ms the round goes to
+// every follower; o, paused meanwhile and resumed 200 ms later, finds the
+// read's context waiting.
+TEST_F(ClusterReadTest, ReadRoundToADeadFollowerIsResentToTheOthers) {
+  cluster_.Pause(o_);
+  KillVAndStartTheRead();
+  cluster_.Resume(o_);
+  EXPECT_LT(WaitForTheRead(), absl::Milliseconds(300))
       << "the read waited for a regular heartbeat: its round was not resent";
 }
 
-// A resend can be lost too: here the only live follower is down when it goes
-// out. The round then goes to every follower again after twice the wait, and
-// so on up to the heartbeat interval (here 5.9 s, longer than the client's
-// 5 s deadline), so a follower that is back within a second confirms the read
+// A resend can be lost too: here o is down when the first one goes out. The
+// round then goes to every follower again after twice the wait, and so on up
+// to the heartbeat interval, so o, restarted 200 ms later, confirms the read
 // long before the next regular heartbeat.
-TEST(ClusterReadTest, ReadRoundIsResentUntilAFollowerThatCameBackAnswers) {
-  ProcessCluster cluster(SlowHeartbeats(60));
-  ASSERT_TRUE(cluster.Start().ok());
-  absl::StatusOr<int> leader = cluster.WaitForLeader(absl::Seconds(40));
-  ASSERT_TRUE(leader.ok()) << leader.status();
-  auto client = cluster.NewClient();
-  ASSERT_TRUE(client->Put("k", "v1").ok());
-  const int v = *leader == 1 ? 2 : 1;
-  const int o = 6 - *leader - v;
-  cluster.Kill(o);
-  ASSERT_TRUE(client->Put("k", "v2").ok());  // committed by the leader and v
-  cluster.Kill(v);
-
-  std::atomic<bool> done{false};
-  absl::StatusOr<v1::RangeResponse> read = absl::UnknownError("not run");
-  std::thread reader([&] {
-    read = client->Get("k");
-    done = true;
-  });
-  absl::SleepFor(absl::Milliseconds(200));
-  EXPECT_FALSE(done) << "a read was answered without a quorum";
-  ASSERT_TRUE(cluster.StartNode(o).ok());
-  const absl::Time restarted = absl::Now();
-  while (!done && absl::Now() - restarted < absl::Seconds(10)) {
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  const absl::Duration took = absl::Now() - restarted;
-  reader.join();
-  ASSERT_TRUE(read.ok()) << read.status() << "\nleader " << *leader << ":\n"
-                         << cluster.LogTail(*leader, 40) << "\nfollower " << o << ":\n"
-                         << cluster.LogTail(o, 40);
-  ASSERT_EQ(read->kvs_size(), 1);
-  EXPECT_EQ(read->kvs(0).value(), "v2");
-  EXPECT_LT(took, absl::Seconds(3))
+TEST_F(ClusterReadTest, ReadRoundIsResentUntilAFollowerThatCameBackAnswers) {
+  cluster_.Kill(o_);
+  KillVAndStartTheRead();
+  ASSERT_TRUE(cluster_.StartNode(o_).ok());
+  EXPECT_LT(WaitForTheRead(), absl::Seconds(3))
       << "the read waited for a regular heartbeat: its round was not resent again";
 }
 
