@@ -179,12 +179,13 @@ std::unique_ptr<internal::Endpoint> MakeEndpoint(size_t index, const std::string
   return ep;
 }
 
-// How long Connect polls a channel in TRANSIENT_FAILURE before asking why it
-// failed. A failed channel stays in TRANSIENT_FAILURE while it retries, and
-// its retry's connection completes only when some thread polls the channel:
-// calls fail at once there and poll nothing, so without this the retry is
-// noticed by gRPC's backup poller only (every 5 s), and a node that came back
-// stays unusable that long. A completed connection needs well under this.
+// How long Connect polls a channel in TRANSIENT_FAILURE, after asking why it
+// failed, before giving up on it. A failed channel stays in TRANSIENT_FAILURE
+// while it retries, and its retry's connection completes only when some
+// thread polls the channel: calls fail at once there and poll nothing, so
+// without this the retry is noticed by gRPC's backup poller only (every 5 s),
+// and a node that came back stays unusable that long. A completed connection
+// needs well under this.
 constexpr absl::Duration kFailedChannelPoll = absl::Milliseconds(10);
 
 // Waits until ep's channel is connected, at most dial_timeout and never past

@@ -160,7 +160,7 @@ class Node {
   void HandleReady();
   void PublishInfo();
   void ExpireReadRounds(int64_t now_us, bool fail_all, const char* why);
-  // When the oldest read round not yet resent is due for it (0: none).
+  // When the next resend of a pending read round is due (0: none is).
   int64_t ReadRoundResendAt() const;
   // A round sent to a quorum's worth of voters and unanswered for
   // kReadRoundResendUs goes to every follower (covering every pending round),
