@@ -1,9 +1,7 @@
 #include "tests/integration/process_cluster.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -165,7 +163,6 @@ void ProcessCluster::Stop(int id) {
 absl::StatusOr<int> ProcessCluster::WaitForLeader(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   auto client = NewClient(absl::Seconds(1));
-  std::string last;
   while (absl::Now() < deadline) {
     if (absl::Status exited = CheckNoNodeExited(); !exited.ok()) return exited;
     std::map<uint64_t, int> votes;
