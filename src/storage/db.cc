@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
+#include "rocksdb/env.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
 #include "rocksdb/table.h"
@@ -106,7 +107,7 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, uint64_t cl
   db_options.bytes_per_sync = 1 << 20;
   db_options.max_total_wal_size = 4 * options.write_buffer_bytes;
   db_options.keep_log_file_num = 4;
-  db_options.max_log_file_size = 16 << 20;
+  db_options.max_log_file_size = 16 << 20;  // RocksDB's info log ("LOG")
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   // State-machine writes skip the WAL (see db.h): a flush must persist every
   // column family at one point, or a crash could keep raft_meta's conf_state
@@ -141,6 +142,12 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& dir, uint64_t cl
 
   auto db = std::unique_ptr<Db>(new Db());
   db->dir_ = dir;
+  // RocksDB starts a new WAL when it switches memtables, so a WAL holds about
+  // one memtable of the log (whose records are a little smaller): zero-fill
+  // that much and a quarter more (prezeroed_wal_fs.h).
+  db->fs_ = std::make_shared<PrezeroedWalFileSystem>(dir, options.write_buffer_bytes * 5 / 4);
+  db->env_ = rocksdb::NewCompositeEnv(db->fs_);
+  db_options.env = db->env_.get();
   rocksdb::DB* raw = nullptr;
   rocksdb::Status s = rocksdb::DB::Open(db_options, dir, cfs, &db->handles_, &raw);
   if (!s.ok()) {

@@ -27,7 +27,10 @@
 // changes goes in one WriteBatch, so a crash leaves either all or none of it.
 //
 // Durability: Raft log writes (raft_log, raft_meta) go through RocksDB's
-// write-ahead log and are synced. State-machine writes (kv, and the applied
+// write-ahead log and are synced. The WAL files come zero-filled from
+// PrezeroedWalFileSystem (prezeroed_wal_fs.h), so a sync overwrites and
+// skips ext4's journal; its spare file ("raftkv-wal-spare", about one
+// memtable's size) lives in the data directory too. State-machine writes (kv, and the applied
 // conf_state in raft_meta) skip the WAL (WriteUnlogged): they reach the disk
 // only when RocksDB flushes the memtables, or at Close. After a crash the
 // state machine is therefore back at its last flush, never torn: flushes are
@@ -55,6 +58,7 @@
 #include "absl/strings/string_view.h"
 #include "rocksdb/db.h"
 #include "rocksdb/write_batch.h"
+#include "src/storage/prezeroed_wal_fs.h"
 
 namespace raftkv::storage {
 
@@ -121,6 +125,9 @@ class Db {
   std::string dir_;
   uint64_t cluster_id_ = 0;
   uint64_t node_id_ = 0;
+  // RocksDB's file system and Env; they outlive db_ (declared before it).
+  std::shared_ptr<PrezeroedWalFileSystem> fs_;
+  std::unique_ptr<rocksdb::Env> env_;
   std::unique_ptr<rocksdb::DB> db_;
   // Invariant: while db_ is open, handles_ has kNumCfs entries in CfIndex order.
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
