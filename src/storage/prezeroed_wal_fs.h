@@ -23,9 +23,10 @@
 //
 // The trade, measured (interleaved A/B against the plain RocksDB WAL):
 // write-1 +6.5% ops/s with p99 1.45 -> 1.26 ms, write-16 +5%, write-64 and
-// write-256 unchanged in ops/s, but write-64's p99 +13-20%: with faster syncs
-// the leader's rounds carry fewer writes when the CPU is the limit. Writing
-// the spare costs ~40 MB of disk writes per WAL.
+// write-256 unchanged in ops/s, but write-64's p99 +13-20%, cause not found
+// (the leader's rounds are no smaller; writing spares that are never used
+// alone gave +10%). Writing a spare costs about one memtable's size of disk
+// writes per WAL (40 MB with the default 32 MB memtables).
 //
 // Invariants:
 //   a WAL file's bytes past what RocksDB wrote are zeros, never records of an
