@@ -30,9 +30,10 @@
 // write-ahead log and are synced. The WAL files come zero-filled from
 // PrezeroedWalFileSystem (prezeroed_wal_fs.h), so a sync overwrites and
 // skips ext4's journal; its spare file ("raftkv-wal-spare", about one
-// memtable's size) lives in the data directory too. State-machine writes (kv, and the applied
-// conf_state in raft_meta) skip the WAL (WriteUnlogged): they reach the disk
-// only when RocksDB flushes the memtables, or at Close. After a crash the
+// memtable's size) lives in the data directory too. State-machine writes
+// (kv, and the applied conf_state in raft_meta) skip the WAL
+// (WriteUnlogged): they reach the disk only when RocksDB flushes the
+// memtables, or at Close. After a crash the
 // state machine is therefore back at its last flush, never torn: flushes are
 // atomic across column families (atomic_flush), and each applied batch
 // carries its applied index, so the node re-applies the Raft log from

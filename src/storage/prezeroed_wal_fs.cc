@@ -93,8 +93,8 @@ class WalFile final : public rocksdb::FSWritableFile {
   IOStatus Close(const IOOptions&, IODebugContext*) override {
     if (fd_ < 0) return IOStatus::OK();
     IOStatus s;
-    // Trim the zeros and make the trimmed size durable, so that only the
-    // newest WAL may end in zeros after a crash.
+    // Trim the zeros and make the trimmed size durable (tidiness: recovery
+    // reads past zeros on any WAL; see the header).
     if (prezeroed_ && (::ftruncate(fd_, static_cast<off_t>(size_)) != 0 || ::fdatasync(fd_) != 0)) {
       s = ErrnoStatus("trimming", path_, errno);
     }
