@@ -29,7 +29,7 @@
 // Durability: Raft log writes (raft_log, raft_meta) go through RocksDB's
 // write-ahead log and are synced. The WAL files come zero-filled from
 // PrezeroedWalFileSystem (prezeroed_wal_fs.h), so a sync overwrites and
-// skips ext4's journal; its spare file ("raftkv-wal-spare", about one
+// writes no block-allocation metadata; its spare file ("raftkv-wal-spare", about one
 // memtable's size) lives in the data directory too. State-machine writes
 // (kv, and the applied conf_state in raft_meta) skip the WAL
 // (WriteUnlogged): they reach the disk only when RocksDB flushes the
