@@ -6,13 +6,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -129,7 +126,7 @@ class WalFile final : public rocksdb::FSWritableFile {
 
 PrezeroedWalFileSystem::PrezeroedWalFileSystem(std::string dir, uint64_t file_bytes)
     : FileSystemWrapper(rocksdb::FileSystem::Default()),
-      dir_(std::move(dir)),
+      spare_path_(absl::StrCat(dir, "/", kSpareName)),
       file_bytes_((file_bytes + kChunkBytes - 1) / kChunkBytes * kChunkBytes) {}
 
 PrezeroedWalFileSystem::~PrezeroedWalFileSystem() {
@@ -143,7 +140,7 @@ PrezeroedWalFileSystem::~PrezeroedWalFileSystem() {
 }
 
 void PrezeroedWalFileSystem::AdoptLeftoverSpare() {
-  std::string spare = absl::StrCat(dir_, "/", kSpareName);
+  const std::string& spare = spare_path_;
   ::unlink((spare + ".tmp").c_str());
   struct stat st;
   if (::stat(spare.c_str(), &st) != 0) return;
@@ -173,7 +170,7 @@ rocksdb::IOStatus PrezeroedWalFileSystem::NewWritableFile(
     }
     if (spare_ready_) {
       spare_ready_ = false;
-      std::string spare = absl::StrCat(dir_, "/", kSpareName);
+      const std::string& spare = spare_path_;
       prezeroed = ::rename(spare.c_str(), fname.c_str()) == 0;
       if (!prezeroed) {
         spdlog::warn("cannot use the spare WAL file {}: {}; writing {} without one", spare,
@@ -207,7 +204,7 @@ void PrezeroedWalFileSystem::PrepareSpare() {
   // every other request first), a chunk at a time with a pause between, so
   // that the log's own syncs queue behind them as little as possible.
   ::syscall(SYS_ioprio_set, kIoprioWhoProcess, 0, kIoprioIdle);
-  std::string spare = absl::StrCat(dir_, "/", kSpareName);
+  const std::string& spare = spare_path_;
   std::string tmp = spare + ".tmp";
   int err = 0;
   // O_DIRECT: written now by this thread, at its priority, not later by the

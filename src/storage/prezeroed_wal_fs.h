@@ -85,11 +85,11 @@ class PrezeroedWalFileSystem : public rocksdb::FileSystemWrapper {
  private:
   // Zero-fills and syncs the spare; runs on preparer_.
   void PrepareSpare();
-  // Takes a whole spare left in dir_ by an earlier run, removes any other
+  // Takes a whole spare left at spare_path_ by an earlier run, removes any other
   // leftover. Called with mu_ held, before the first WAL is created.
   void AdoptLeftoverSpare();
 
-  const std::string dir_;
+  const std::string spare_path_;  // dir + "/" + kSpareName
   const uint64_t file_bytes_;
   std::mutex mu_;
   std::condition_variable prepared_;
