@@ -1,8 +1,10 @@
 // ClientListener: accepts a node's client connections itself and hands each
-// socket to the client grpc::Server (grpc::AddInsecureChannelFromFd) instead
+// socket to the node's grpc::Server (grpc::AddInsecureChannelFromFd) instead
 // of letting gRPC listen. gRPC then names each such connection's peer
 // "fd:N", so a call knows its socket (ConnectionFd), which ResponseBatch
-// needs in order to cork it.
+// needs in order to cork it, and knows it came in on the client port (the
+// same server listens on the peer port; services.h and grpc_transport.h
+// refuse calls on the wrong one).
 //
 // Listening: the address is host:port (config.cc validated it); the host
 // goes through getaddrinfo and every address it yields is bound, as gRPC's

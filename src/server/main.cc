@@ -1,8 +1,12 @@
 // raftkv: the server binary. Parses flags (config.h), opens the node's
-// database, starts the peer transport, the node and the client services
-// (their connections accepted by a ClientListener, client_listener.h), and
-// runs until SIGINT or SIGTERM, then shuts down in order: the listener, the
-// node (answering every waiting request), the client server, the transport.
+// database, and starts the node with one gRPC server that carries both the
+// peer transport (listening on the peer address) and the client services
+// (their connections accepted by a ClientListener on the client address,
+// client_listener.h); each side refuses calls that came in on the other's
+// port. One CompletionLoop thread runs all of that server's calls and the
+// transport's outgoing streams (completion_loop.h). Runs until SIGINT or
+// SIGTERM, then shuts down in order: the listener, the node (answering every
+// waiting request), the transport, the server, the loop.
 //
 // Any start-up failure prints one line "raftkv: <what was wrong and what to
 // do>" and exits 1 (2 for bad flags).
@@ -13,6 +17,7 @@
 #include <cstdio>
 #include <memory>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "src/common/logging.h"
@@ -24,6 +29,7 @@
 #include "src/storage/db.h"
 #include "src/storage/kv_state_machine.h"
 #include "src/storage/raft_log_store.h"
+#include "src/transport/completion_loop.h"
 #include "src/transport/grpc_transport.h"
 
 namespace raftkv::server {
@@ -75,40 +81,51 @@ absl::Status Run(const ServerConfig& config) {
   for (const auto& [id, addr] : config.initial_cluster) {
     if (id != config.id) RETURN_IF_ERROR(transport->AddPeer(id, addr.peer));
   }
-  grpc::ServerBuilder peer_builder;
-  transport::ConfigureServerBuilder(tc, &peer_builder);
-  peer_builder.RegisterService(transport->service());
-  ASSIGN_OR_RETURN(std::unique_ptr<grpc::Server> peer_server,
-                   Listen(&peer_builder, "peer", config.listen_peer));
-
   ASSIGN_OR_RETURN(std::unique_ptr<Node> node,
                    Node::Create(config, log.get(), kv.get(), transport.get()));
+  KvService kv_service(config, node.get(), kv.get());
+  ClusterService cluster_service(config, node.get(), kv.get(), db.get());
+
+  // One gRPC server carries the peer service (listening on the peer
+  // address) and the client services (fed by a ClientListener), all run by
+  // one CompletionLoop thread.
+  grpc::ServerBuilder builder;
+  transport::ConfigureServerBuilder(tc, &builder);
+  // Let client requests somewhat over the limit through to validation,
+  // which names the limit; gRPC refuses anything larger still.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(std::min<uint64_t>(
+      std::max<uint64_t>(tc.message_bytes_max, config.limits.max_request_bytes * 2 + (1 << 20)),
+      INT32_MAX)));
+  builder.SetMaxSendMessageSize(-1);
+  builder.RegisterService(transport->service());
+  kv_service.Register(&builder);
+  cluster_service.Register(&builder);
+  transport::CompletionLoop loop(builder.AddCompletionQueue(), "rpc");
+  ASSIGN_OR_RETURN(std::unique_ptr<grpc::Server> server,
+                   Listen(&builder, "peer", config.listen_peer));
+  // On every way out, in the order gRPC needs: the server's Shutdown, then
+  // the loop's drain, then (by scope) the server's end.
+  auto stop_server = absl::MakeCleanup([&] {
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    loop.Stop();
+  });
+
   transport::TransportHandlers handlers;
   Node* n = node.get();
   handlers.on_message = [n](raft::Message m) { n->OnPeerMessage(std::move(m)); };
   handlers.on_unreachable = [n](raft::NodeId peer) { n->OnUnreachable(peer); };
+  transport->SetCompletionLoop(&loop);
   RETURN_IF_ERROR(transport->Start(std::move(handlers)));
   node->Start();
+  kv_service.Start(&loop);
+  cluster_service.Start(&loop);
+  loop.Start();
 
-  KvService kv_service(config, node.get(), kv.get());
-  ClusterService cluster_service(config, node.get(), kv.get(), db.get());
-  grpc::ServerBuilder client_builder;
-  // Let requests somewhat over the limit through to validation, which names
-  // the limit; gRPC refuses anything larger still (RESOURCE_EXHAUSTED).
-  client_builder.SetMaxReceiveMessageSize(static_cast<int>(
-      std::min<uint64_t>(config.limits.max_request_bytes * 2 + (1 << 20), INT32_MAX)));
-  client_builder.RegisterService(&kv_service);
-  client_builder.RegisterService(&cluster_service);
-  // No listening port: ClientListener accepts and hands the sockets over.
-  std::unique_ptr<grpc::Server> client_server = client_builder.BuildAndStart();
   absl::StatusOr<std::unique_ptr<ClientListener>> listener =
-      client_server == nullptr ? absl::InternalError("the client gRPC server did not start")
-                               : ClientListener::Start(config.listen_client, client_server.get());
+      ClientListener::Start(config.listen_client, server.get());
   if (!listener.ok()) {
     node->Stop();
-    if (client_server != nullptr) client_server->Shutdown();
     transport->Stop();
-    peer_server->Shutdown();
     return listener.status();
   }
   std::fprintf(stderr, "raftkv: node %llu ready: clients on %s, peers on %s, data in %s\n",
@@ -121,9 +138,8 @@ absl::Status Run(const ServerConfig& config) {
   spdlog::info("signal {}: shutting down", sig);
   (*listener)->Stop();  // no new connections for a server shutting down
   node->Stop();         // answers every waiting request
-  client_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  transport->Stop();
-  peer_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+  transport->Stop();    // cancels the peer streams (the loop still runs them)
+  std::move(stop_server).Invoke();
   node.reset();
   RETURN_IF_ERROR(db->Close());
   return absl::OkStatus();

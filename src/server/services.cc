@@ -23,9 +23,10 @@ const char kVersion[] = "raftkv 0.1.0";
 // Finishes a call answered by a node thread; inside a ResponseBatch, counts
 // it against its connection first, so that the batch's responses leave
 // together.
-void Answer(grpc::ServerContextBase* ctx, grpc::ServerUnaryReactor* reactor, grpc::Status st) {
-  if (ResponseBatch::IsOpen()) ResponseBatch::Cork(ConnectionFd(*ctx));
-  reactor->Finish(std::move(st));
+template <class Call>
+void Answer(Call* call, const grpc::Status& st) {
+  if (ResponseBatch::IsOpen()) ResponseBatch::Cork(ConnectionFd(*call->context()));
+  call->Finish(st);
 }
 
 }  // namespace
@@ -48,10 +49,77 @@ grpc::Status ToGrpcStatus(const absl::Status& st, grpc::ServerContextBase* ctx) 
 
 // ---- KV ------------------------------------------------------------------------------
 
-int64_t KvService::DeadlineMicros(const grpc::CallbackServerContext* ctx) const {
+namespace {
+
+// Calls armed per method at once (each waits for one incoming call).
+constexpr int kArmedCallsPerMethod = 4;
+
+template <class Call>
+void ArmCalls(const typename Call::Method* method) {
+  for (int i = 0; i < kArmedCallsPerMethod; ++i) Call::Arm(method);
+}
+
+// The node's one gRPC server also listens on the peer address (main.cc).
+// A client call that came in there, not through the ClientListener, is
+// refused (true), with the address to use instead.
+template <class Call>
+bool RefusedOffClientPort(const ServerConfig& config, Call* call) {
+  if (ConnectionFd(*call->context()) >= 0) return false;
+  call->Finish(grpc::Status(
+      grpc::StatusCode::FAILED_PRECONDITION,
+      absl::StrCat(config.listen_peer, " is node ", config.id,
+                   "'s peer address, for Raft traffic only; clients connect to its client address ",
+                   config.listen_client)));
+  return true;
+}
+
+// The Method::serve that refuses calls off the client port and hands the
+// rest to serve.
+template <class Call, class Serve>
+auto OnClientPort(const ServerConfig& config, Serve serve) {
+  return [&config, serve](Call* call) {
+    if (!RefusedOffClientPort(config, call)) serve(call);
+  };
+}
+
+}  // namespace
+
+// The Method::request that asks service for the next call of one method
+// (request_fn, a generated AsyncService::RequestX) on the loop's queue.
+template <class Service, class Base, class Request, class Response>
+auto Requester(Service* service,
+               void (Base::*request_fn)(grpc::ServerContext*, Request*,
+                                        grpc::ServerAsyncResponseWriter<Response>*,
+                                        grpc::CompletionQueue*, grpc::ServerCompletionQueue*,
+                                        void*)) {
+  return [service, request_fn](grpc::ServerContext* ctx, Request* req,
+                               grpc::ServerAsyncResponseWriter<Response>* writer,
+                               grpc::ServerCompletionQueue* cq, void* tag) {
+    (service->*request_fn)(ctx, req, writer, cq, cq, tag);
+  };
+}
+
+void KvService::Start(transport::CompletionLoop* loop) {
+  auto* s = &service_;
+  put_ = {loop, Requester(s, &v1::KV::AsyncService::RequestPut),
+          OnClientPort<PutCall>(config_, [this](PutCall* c) { Put(c); })};
+  range_ = {loop, Requester(s, &v1::KV::AsyncService::RequestRange),
+            OnClientPort<RangeCall>(config_, [this](RangeCall* c) { Range(c); })};
+  delete_range_ = {
+      loop, Requester(s, &v1::KV::AsyncService::RequestDeleteRange),
+      OnClientPort<DeleteRangeCall>(config_, [this](DeleteRangeCall* c) { DeleteRange(c); })};
+  txn_ = {loop, Requester(s, &v1::KV::AsyncService::RequestTxn),
+          OnClientPort<TxnCall>(config_, [this](TxnCall* c) { Txn(c); })};
+  ArmCalls<PutCall>(&put_);
+  ArmCalls<RangeCall>(&range_);
+  ArmCalls<DeleteRangeCall>(&delete_range_);
+  ArmCalls<TxnCall>(&txn_);
+}
+
+int64_t KvService::DeadlineMicros(const grpc::ServerContext& ctx) const {
   int64_t now = NowMicros();
   int64_t max_us = int64_t{config_.request_timeout_ms} * 1000;
-  auto remaining = ctx->deadline() - std::chrono::system_clock::now();
+  auto remaining = ctx.deadline() - std::chrono::system_clock::now();
   int64_t remaining_us = std::chrono::duration_cast<std::chrono::microseconds>(remaining).count();
   return now + std::clamp<int64_t>(remaining_us, 0, max_us);
 }
@@ -63,110 +131,104 @@ void KvService::FillHeader(v1::ResponseHeader* h, uint64_t revision) const {
   h->set_raft_term(node_->CurrentTerm());
 }
 
-void KvService::ProposeAndFinish(grpc::CallbackServerContext* ctx,
-                                 grpc::ServerUnaryReactor* reactor, v1::Command cmd,
-                                 std::function<void(v1::CommandResult*)> fill) {
-  node_->Propose(
-      cmd, DeadlineMicros(ctx),
-      [this, ctx, reactor, fill = std::move(fill)](absl::StatusOr<v1::CommandResult> result) {
-        if (!result.ok()) {
-          Answer(ctx, reactor, ToGrpcStatus(result.status(), ctx));
-          return;
-        }
-        fill(&*result);
-        Answer(ctx, reactor, grpc::Status::OK);
-      });
+template <class Call, class Take>
+void KvService::ProposeAndFinish(Call* call, v1::Command cmd, Take take) {
+  node_->Propose(cmd, DeadlineMicros(*call->context()),
+                 [this, call, take](absl::StatusOr<v1::CommandResult> result) {
+                   if (!result.ok()) {
+                     Answer(call, ToGrpcStatus(result.status(), call->context()));
+                     return;
+                   }
+                   auto* resp = call->response();
+                   take(&*result, resp);
+                   FillHeader(resp->mutable_header(), resp->header().revision());
+                   Answer(call, grpc::Status::OK);
+                 });
 }
 
-grpc::ServerUnaryReactor* KvService::Put(grpc::CallbackServerContext* ctx,
-                                         const v1::PutRequest* req, v1::PutResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::Status st = storage::ValidatePut(*req, config_.limits);
+void KvService::Put(PutCall* call) {
+  absl::Status st = storage::ValidatePut(call->request(), config_.limits);
   if (!st.ok()) {
-    reactor->Finish(ToGrpcStatus(st, ctx));
-    return reactor;
+    call->Finish(ToGrpcStatus(st, call->context()));
+    return;
   }
   v1::Command cmd;
-  *cmd.mutable_put() = *req;
-  ProposeAndFinish(ctx, reactor, std::move(cmd), [this, resp](v1::CommandResult* r) {
+  *cmd.mutable_put() = call->request();
+  ProposeAndFinish(call, std::move(cmd), [](v1::CommandResult* r, v1::PutResponse* resp) {
     resp->Swap(r->mutable_put());
-    FillHeader(resp->mutable_header(), resp->header().revision());
   });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* KvService::DeleteRange(grpc::CallbackServerContext* ctx,
-                                                 const v1::DeleteRangeRequest* req,
-                                                 v1::DeleteRangeResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::Status st = storage::ValidateDeleteRange(*req, config_.limits);
+void KvService::DeleteRange(DeleteRangeCall* call) {
+  absl::Status st = storage::ValidateDeleteRange(call->request(), config_.limits);
   if (!st.ok()) {
-    reactor->Finish(ToGrpcStatus(st, ctx));
-    return reactor;
+    call->Finish(ToGrpcStatus(st, call->context()));
+    return;
   }
   v1::Command cmd;
-  *cmd.mutable_delete_range() = *req;
-  ProposeAndFinish(ctx, reactor, std::move(cmd), [this, resp](v1::CommandResult* r) {
+  *cmd.mutable_delete_range() = call->request();
+  ProposeAndFinish(call, std::move(cmd), [](v1::CommandResult* r, v1::DeleteRangeResponse* resp) {
     resp->Swap(r->mutable_delete_range());
-    FillHeader(resp->mutable_header(), resp->header().revision());
   });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* KvService::Txn(grpc::CallbackServerContext* ctx,
-                                         const v1::TxnRequest* req, v1::TxnResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::Status st = storage::ValidateTxn(*req, config_.limits);
+void KvService::Txn(TxnCall* call) {
+  absl::Status st = storage::ValidateTxn(call->request(), config_.limits);
   if (!st.ok()) {
-    reactor->Finish(ToGrpcStatus(st, ctx));
-    return reactor;
+    call->Finish(ToGrpcStatus(st, call->context()));
+    return;
   }
   // Every Txn, read-only ones included, goes through the log: it is then
   // evaluated against one state, atomically, on every replica.
   v1::Command cmd;
-  *cmd.mutable_txn() = *req;
-  ProposeAndFinish(ctx, reactor, std::move(cmd), [this, resp](v1::CommandResult* r) {
+  *cmd.mutable_txn() = call->request();
+  ProposeAndFinish(call, std::move(cmd), [](v1::CommandResult* r, v1::TxnResponse* resp) {
     resp->Swap(r->mutable_txn());
-    FillHeader(resp->mutable_header(), resp->header().revision());
   });
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* KvService::Range(grpc::CallbackServerContext* ctx,
-                                           const v1::RangeRequest* req, v1::RangeResponse* resp) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  absl::Status st = storage::ValidateRange(*req, config_.limits);
+void KvService::Range(RangeCall* call) {
+  absl::Status st = storage::ValidateRange(call->request(), config_.limits);
   if (!st.ok()) {
-    reactor->Finish(ToGrpcStatus(st, ctx));
-    return reactor;
+    call->Finish(ToGrpcStatus(st, call->context()));
+    return;
   }
-  auto read = [this, ctx, reactor, req, resp](absl::Status barrier) {
+  auto read = [this, call](absl::Status barrier) {
     if (!barrier.ok()) {
-      Answer(ctx, reactor, ToGrpcStatus(barrier, ctx));
+      Answer(call, ToGrpcStatus(barrier, call->context()));
       return;
     }
-    absl::StatusOr<v1::RangeResponse> r = kv_->Range(*req);
+    absl::StatusOr<v1::RangeResponse> r = kv_->Range(call->request());
     if (!r.ok()) {
-      Answer(ctx, reactor, ToGrpcStatus(r.status(), ctx));
+      Answer(call, ToGrpcStatus(r.status(), call->context()));
       return;
     }
+    v1::RangeResponse* resp = call->response();
     resp->Swap(&*r);
     FillHeader(resp->mutable_header(), resp->header().revision());
-    Answer(ctx, reactor, grpc::Status::OK);
+    Answer(call, grpc::Status::OK);
   };
-  if (req->consistency() == v1::SERIALIZABLE) {
+  if (call->request().consistency() == v1::SERIALIZABLE) {
     read(absl::OkStatus());
   } else {
-    node_->ReadBarrier(DeadlineMicros(ctx), std::move(read));
+    node_->ReadBarrier(DeadlineMicros(*call->context()), std::move(read));
   }
-  return reactor;
 }
 
 // ---- Cluster --------------------------------------------------------------------------
 
-grpc::ServerUnaryReactor* ClusterService::Status(grpc::CallbackServerContext* ctx,
-                                                 const v1::StatusRequest*,
-                                                 v1::StatusResponse* resp) {
+void ClusterService::Start(transport::CompletionLoop* loop) {
+  auto* s = &service_;
+  status_ = {loop, Requester(s, &v1::Cluster::AsyncService::RequestStatus),
+             OnClientPort<StatusCall>(config_, [this](StatusCall* c) { Status(c); })};
+  member_list_ = {
+      loop, Requester(s, &v1::Cluster::AsyncService::RequestMemberList),
+      OnClientPort<MemberListCall>(config_, [this](MemberListCall* c) { MemberList(c); })};
+  ArmCalls<StatusCall>(&status_);
+  ArmCalls<MemberListCall>(&member_list_);
+}
+
+void ClusterService::Status(StatusCall* call) {
   NodeInfo info = node_->GetInfo();
   v1::Role role = v1::ROLE_UNKNOWN;
   switch (info.role) {
@@ -188,6 +250,7 @@ grpc::ServerUnaryReactor* ClusterService::Status(grpc::CallbackServerContext* ct
     role = v1::ROLE_LEARNER;
   }
   uint64_t revision = kv_->Revision();
+  v1::StatusResponse* resp = call->response();
   auto* h = resp->mutable_header();
   h->set_cluster_id(config_.cluster_id);
   h->set_member_id(config_.id);
@@ -203,15 +266,12 @@ grpc::ServerUnaryReactor* ClusterService::Status(grpc::CallbackServerContext* ct
   resp->set_db_size_bytes(db_->DiskSizeBytes());
   resp->set_raft_index(info.last_index);
   resp->set_version(kVersion);
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  call->Finish(grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext* ctx,
-                                                     const v1::MemberListRequest*,
-                                                     v1::MemberListResponse* resp) {
+void ClusterService::MemberList(MemberListCall* call) {
   NodeInfo info = node_->GetInfo();
+  v1::MemberListResponse* resp = call->response();
   auto* h = resp->mutable_header();
   h->set_cluster_id(config_.cluster_id);
   h->set_member_id(config_.id);
@@ -230,9 +290,7 @@ grpc::ServerUnaryReactor* ClusterService::MemberList(grpc::CallbackServerContext
   };
   for (raft::NodeId id : info.conf_state.voters) add(id, false);
   for (raft::NodeId id : info.conf_state.learners) add(id, true);
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-  reactor->Finish(grpc::Status::OK);
-  return reactor;
+  call->Finish(grpc::Status::OK);
 }
 
 }  // namespace raftkv::server

@@ -1,8 +1,12 @@
 // The client-facing gRPC services of a node: raftkv.v1.KV and
-// raftkv.v1.Cluster (proto/kv.proto), on gRPC's callback API so that no
-// server thread blocks while a write replicates or a read waits.
+// raftkv.v1.Cluster (proto/kv.proto), on gRPC's asynchronous API, all run
+// by the node's one CompletionLoop thread (transport/completion_loop.h),
+// which no call blocks: a write waits for its entry to apply, and a
+// linearizable read for its barrier, without a thread.
 //
-// Every request is validated first (INVALID_ARGUMENT naming the limit; nothing
+// A call that came in on the peer port (the node's one gRPC server listens
+// there too) is refused with FAILED_PRECONDITION naming the client address.
+// Every other request is validated first (INVALID_ARGUMENT naming the limit; nothing
 // is proposed). Writes and Txns become Commands proposed through the Node;
 // linearizable Ranges wait on Node::ReadBarrier, then read the state machine;
 // serializable Ranges read it at once. A non-leader answers requests that need
@@ -12,7 +16,8 @@
 // Calls answered from a node thread are finished through Answer, which
 // counts each in the thread's open ResponseBatch (its connection's socket
 // comes from ClientListener), so a batch's responses leave together.
-// Thread-safety: called on gRPC threads; completions run on node threads.
+// Thread-safety: calls are served on the loop's thread; those that wait are
+// answered from node threads.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -20,57 +25,83 @@
 #include "proto/kv.grpc.pb.h"
 #include "src/server/config.h"
 #include "src/server/node.h"
+#include "src/server/unary_call.h"
 #include "src/storage/db.h"
+#include "src/transport/completion_loop.h"
 
 namespace raftkv::server {
 
 // absl -> gRPC status; attaches NotLeader trailing metadata to ctx if present.
 grpc::Status ToGrpcStatus(const absl::Status& st, grpc::ServerContextBase* ctx);
 
-class KvService final : public v1::KV::CallbackService {
+// Wiring: Register both on the server's builder, build the server, then
+// Start them with the loop made from that builder's queue, before the loop's
+// own Start.
+
+// raftkv.v1.KV.
+class KvService {
  public:
   KvService(const ServerConfig& config, Node* node, storage::KvStateMachine* kv)
       : config_(config), node_(node), kv_(kv) {}
 
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const v1::PutRequest* req,
-                                v1::PutResponse* resp) override;
-  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const v1::RangeRequest* req,
-                                  v1::RangeResponse* resp) override;
-  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
-                                        const v1::DeleteRangeRequest* req,
-                                        v1::DeleteRangeResponse* resp) override;
-  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const v1::TxnRequest* req,
-                                v1::TxnResponse* resp) override;
+  void Register(grpc::ServerBuilder* builder) { builder->RegisterService(&service_); }
+  // Arms every method's calls on loop; *this and *loop must outlive the
+  // server.
+  void Start(transport::CompletionLoop* loop);
 
  private:
-  int64_t DeadlineMicros(const grpc::CallbackServerContext* ctx) const;
+  using PutCall = UnaryCall<v1::PutRequest, v1::PutResponse>;
+  using RangeCall = UnaryCall<v1::RangeRequest, v1::RangeResponse>;
+  using DeleteRangeCall = UnaryCall<v1::DeleteRangeRequest, v1::DeleteRangeResponse>;
+  using TxnCall = UnaryCall<v1::TxnRequest, v1::TxnResponse>;
+
+  void Put(PutCall* call);
+  void Range(RangeCall* call);
+  void DeleteRange(DeleteRangeCall* call);
+  void Txn(TxnCall* call);
+
+  int64_t DeadlineMicros(const grpc::ServerContext& ctx) const;
   void FillHeader(v1::ResponseHeader* h, uint64_t revision) const;
-  // Proposes cmd; on success hands the result to fill, then finishes.
-  void ProposeAndFinish(grpc::CallbackServerContext* ctx, grpc::ServerUnaryReactor* reactor,
-                        v1::Command cmd, std::function<void(v1::CommandResult*)> fill);
+  // Proposes cmd; once it is applied, take(result, call->response()) moves
+  // the result into the response, then the header is filled and the call
+  // finished.
+  template <class Call, class Take>
+  void ProposeAndFinish(Call* call, v1::Command cmd, Take take);
 
   const ServerConfig& config_;
   Node* const node_;
   storage::KvStateMachine* const kv_;
+  v1::KV::AsyncService service_;
+  PutCall::Method put_;
+  RangeCall::Method range_;
+  DeleteRangeCall::Method delete_range_;
+  TxnCall::Method txn_;
 };
 
-class ClusterService final : public v1::Cluster::CallbackService {
+// raftkv.v1.Cluster.
+class ClusterService {
  public:
   ClusterService(const ServerConfig& config, Node* node, storage::KvStateMachine* kv,
                  storage::Db* db)
       : config_(config), node_(node), kv_(kv), db_(db) {}
 
-  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v1::StatusRequest* req,
-                                   v1::StatusResponse* resp) override;
-  grpc::ServerUnaryReactor* MemberList(grpc::CallbackServerContext* ctx,
-                                       const v1::MemberListRequest* req,
-                                       v1::MemberListResponse* resp) override;
+  void Register(grpc::ServerBuilder* builder) { builder->RegisterService(&service_); }
+  void Start(transport::CompletionLoop* loop);
 
  private:
+  using StatusCall = UnaryCall<v1::StatusRequest, v1::StatusResponse>;
+  using MemberListCall = UnaryCall<v1::MemberListRequest, v1::MemberListResponse>;
+
+  void Status(StatusCall* call);
+  void MemberList(MemberListCall* call);
+
   const ServerConfig& config_;
   Node* const node_;
   storage::KvStateMachine* const kv_;
   storage::Db* const db_;
+  v1::Cluster::AsyncService service_;
+  StatusCall::Method status_;
+  MemberListCall::Method member_list_;
 };
 
 }  // namespace raftkv::server

@@ -45,6 +45,14 @@ grpc::ChannelArguments ChannelArgs(const TransportConfig& config) {
   return args;
 }
 
+// Whether the call came on a connection the server was handed as a file
+// descriptor (grpc::AddInsecureChannelFromFd names its peer "fd:N"): raftkv
+// hands its client port's connections over so (src/server/client_listener.h)
+// and serves this service on the peer port only.
+bool IsHandedOverConnection(const grpc::ServerContext& context) {
+  return context.peer().rfind("fd:", 0) == 0;
+}
+
 // Bytes a message adds to a batch: its field tag, length and body.
 uint64_t BatchFieldBytes(uint64_t message_bytes) {
   return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(message_bytes) + message_bytes;
@@ -70,59 +78,110 @@ RaftPeerService::RaftPeerService(const TransportConfig& config) : config_(config
 
 RaftPeerService::~RaftPeerService() { Stop(); }
 
-// One inbound stream: reads batch after batch, each completion on a gRPC
-// callback thread, until the sender closes it, it is cancelled (Stop, or the
-// connection broke) or a batch must be rejected. Reads are one at a time, so
-// messages reach on_message in the order they were sent.
-class RaftPeerService::InboundStream final : public grpc::ServerReadReactor<MessageBatch> {
+// One inbound stream, from being requested on the loop's queue until it is
+// finished: reads batch after batch, each completion on the loop's thread,
+// until the sender closes it, it is cancelled (Stop, or the connection
+// broke) or a batch must be rejected. Reads are one at a time, so messages
+// reach on_message in the order they were sent.
+class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
  public:
-  InboundStream(RaftPeerService* service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {}
+  explicit InboundStream(RaftPeerService* service) : service_(service), reader_(&context_) {}
 
-  // Starts reading, or refuses the stream (handlers == nullptr: the service
-  // is not running).
-  void Begin(const TransportHandlers* handlers) {
-    handlers_ = handlers;
-    if (handlers_ == nullptr) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          absl::StrCat("the transport of node ", service_->config_.node_id,
-                                       " is not running; retry later")));
-      return;
-    }
-    StartRead(&batch_);
+  // Asks the server for the next stream.
+  void Arm() {
+    CompletionLoop* loop = service_->loop_;
+    service_->async_.RequestSend(&context_, &reader_, loop->cq(), loop->cq(), this);
   }
-  void Cancel() { context_->TryCancel(); }
+  void Cancel() { context_.TryCancel(); }
 
-  void OnReadDone(bool ok) override {
-    if (!ok) {  // the sender closed the stream, or it was cancelled
-      Finish(grpc::Status::OK);
+  void OnEvent(bool ok) override {
+    if (service_->loop_->draining()) {  // the server is gone: start nothing
+      Done();
       return;
     }
-    grpc::Status status = service_->ServeBatch(batch_, *context_, *handlers_, &stream_from_);
-    if (!status.ok()) {
-      Finish(status);
-      return;
+    switch (state_) {
+      case State::kRequested:
+        if (!ok) {
+          delete this;
+          return;
+        }
+        (new InboundStream(service_))->Arm();
+        handlers_ = service_->StreamStarted(this);
+        registered_ = true;
+        if (IsHandedOverConnection(context_)) {
+          Finish(grpc::Status(
+              grpc::StatusCode::PERMISSION_DENIED,
+              absl::StrCat("node ", service_->config_.node_id,
+                           " serves Raft peers on its peer address only, not on its client "
+                           "address")));
+          return;
+        }
+        if (handlers_ == nullptr) {
+          Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                              absl::StrCat("the transport of node ", service_->config_.node_id,
+                                           " is not running; retry later")));
+          return;
+        }
+        Read();
+        return;
+      case State::kReading: {
+        if (!ok) {  // the sender closed the stream, or it was cancelled
+          Finish(grpc::Status::OK);
+          return;
+        }
+        grpc::Status status = service_->ServeBatch(batch_, context_, *handlers_, &stream_from_);
+        if (!status.ok()) {
+          Finish(status);
+          return;
+        }
+        Read();
+        return;
+      }
+      case State::kFinishing:
+        Done();
+        return;
     }
-    StartRead(&batch_);
-  }
-
-  void OnDone() override {
-    service_->StreamDone(this);
-    delete this;
   }
 
  private:
+  enum class State { kRequested, kReading, kFinishing };
+
+  void Read() {
+    state_ = State::kReading;
+    reader_.Read(&batch_, this);
+  }
+  void Finish(const grpc::Status& status) {
+    state_ = State::kFinishing;
+    if (status.ok()) {
+      reader_.Finish(ack_, status, this);
+    } else {
+      reader_.FinishWithError(status, this);
+    }
+  }
+  void Done() {
+    if (registered_) service_->StreamDone(this);
+    delete this;
+  }
+
   RaftPeerService* const service_;
-  grpc::CallbackServerContext* const context_;
+  grpc::ServerContext context_;
+  grpc::ServerAsyncReader<SendAck, MessageBatch> reader_;
+  State state_ = State::kRequested;
+  bool registered_ = false;                      // in service_->streams_
   const TransportHandlers* handlers_ = nullptr;  // nullptr: refused
   NodeId stream_from_ = raft::kNoNode;
   MessageBatch batch_;
+  SendAck ack_;
 };
 
-void RaftPeerService::Start(const TransportHandlers* handlers) {
-  std::lock_guard<std::mutex> lock(mu_);
-  handlers_ = handlers;
-  running_ = true;
+void RaftPeerService::Start(const TransportHandlers* handlers, CompletionLoop* loop) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    handlers_ = handlers;
+    running_ = true;
+    loop_ = loop;
+  }
+  for (int i = 0; i < kArmedStreams; ++i) (new InboundStream(this))->Arm();
 }
 
 void RaftPeerService::Stop() {
@@ -132,19 +191,12 @@ void RaftPeerService::Stop() {
   streams_done_.wait(lock, [&] { return streams_.empty(); });
 }
 
-grpc::ServerReadReactor<MessageBatch>* RaftPeerService::Send(grpc::CallbackServerContext* context,
-                                                             SendAck* /*ack*/) {
-  auto* stream = new InboundStream(this, context);
-  const TransportHandlers* handlers;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    streams_.insert(stream);
-    // handlers_ is set before running_ and stays valid until Stop returns,
-    // which waits for this stream.
-    handlers = running_ ? handlers_ : nullptr;
-  }
-  stream->Begin(handlers);
-  return stream;
+const TransportHandlers* RaftPeerService::StreamStarted(InboundStream* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_.insert(stream);
+  // handlers_ is set before running_ and stays valid until Stop returns,
+  // which waits for this stream.
+  return running_ ? handlers_ : nullptr;
 }
 
 void RaftPeerService::StreamDone(InboundStream* stream) {
@@ -154,7 +206,7 @@ void RaftPeerService::StreamDone(InboundStream* stream) {
 }
 
 grpc::Status RaftPeerService::ServeBatch(const MessageBatch& batch,
-                                         const grpc::CallbackServerContext& context,
+                                         const grpc::ServerContext& context,
                                          const TransportHandlers& handlers, NodeId* stream_from) {
   if (batch.cluster_id() != config_.cluster_id) {
     std::string msg =
@@ -225,12 +277,13 @@ void RaftPeerService::AddStats(TransportStats* stats) const {
 // Enqueue (under GrpcTransport::mu_) only queues; Kick then starts a write
 // when none is in flight: it takes up to batch_bytes_max of queued messages,
 // encodes them into one MessageBatch and hands it to gRPC with a non-blocking
-// StartWrite, on the calling thread (the node loop). The write's completion
-// (OnWriteDone, on a gRPC callback thread) starts the next batch. So a
+// Write, on the calling thread (the node loop). The write's completion
+// (WriteDone, on the CompletionLoop's thread) starts the next batch. So a
 // message costs no thread wake-up of ours between the node loop and the
 // socket; a burst queued while a write is in flight leaves as one batch.
 //
-// When a stream fails (a write fails, or it cannot be opened), the messages
+// When a stream fails (a write fails: it broke, could not be opened, or the
+// peer ended it), the messages
 // in flight and queued are dropped (Raft retransmits; stale heartbeats are
 // worthless), the peer is reported unreachable once per outage, and no new
 // stream is opened for backoff_ms_ (backoff_min_ms doubling up to
@@ -240,14 +293,16 @@ void RaftPeerService::AddStats(TransportStats* stats) const {
 // Invariants (all under mu_): queued_bytes_ is the sum of EstimatedBytes over
 // queue_, within peer_queue_messages_max and peer_queue_bytes_max; a stream
 // has at most one write in flight (Stream::writing), and only the thread that
-// set writing touches its batch and calls StartWrite; stream_ is the one
-// stream new writes go to (nullptr: none open); every Stream holds a gRPC
-// hold from its start until it is detached (no longer stream_) with no write
-// in flight, so its OnDone, which deletes it, cannot run while another thread
-// may still start an operation on it; live_streams_ counts Streams not yet
-// done, and Stop waits for zero. Handlers are called only from gRPC callback
-// threads (reports found inside Send wait in pending_ for the next callback),
-// never from inside Send, AddPeer or RemovePeer.
+// set writing touches its batch and calls Write; stream_ is the one stream
+// new writes go to (nullptr: none open); a Stream is released (its Finish
+// requested, whose completion deletes it) exactly once, when it is detached
+// (no longer stream_) with no write in flight, so no operation is ever
+// started on it after Finish, nor Finish while a write is in flight; a
+// failed stream is not cancelled, so its Finish reports the peer's or the
+// connection's status; live_streams_ counts Streams not yet done, and Stop
+// waits for zero. Handlers are called only from the loop's thread (reports
+// found inside Send wait in pending_ for the next completion), never from
+// inside Send, AddPeer or RemovePeer.
 class PeerSender {
  public:
   PeerSender(const TransportConfig& config, NodeId peer, std::string address)
@@ -257,8 +312,9 @@ class PeerSender {
   PeerSender(const PeerSender&) = delete;
   PeerSender& operator=(const PeerSender&) = delete;
 
-  // Starts the retry thread and allows sending; *handlers must outlive Stop.
-  void Start(const TransportHandlers* handlers);
+  // Starts the retry thread and allows sending, with completions on cq;
+  // *handlers must outlive Stop.
+  void Start(const TransportHandlers* handlers, grpc::CompletionQueue* cq);
   // Any thread. Queues m (or drops it at the queue's limits). Never blocks
   // beyond mu_; call Kick after the last message of a Send.
   void Enqueue(raft::Message m);
@@ -267,21 +323,21 @@ class PeerSender {
   void Kick();
   // Any thread. The open stream, if any, is cancelled and re-opened.
   void SetAddress(std::string address);
-  // Any thread but gRPC's callback threads. Cancels the stream and waits
+  // Any thread but the loop's. Cancels the stream and waits
   // until every stream is done and the retry thread has ended.
   void Stop();
   PeerStats Stats() const;
 
  private:
   class Stream;
-  // Reports collected under mu_ and made by a callback thread without it.
+  // Reports collected under mu_ and made on the loop's thread without it.
   struct Reports {
     bool unreachable = false;
     uint64_t snapshot_failures = 0;
     uint64_t snapshot_successes = 0;
   };
 
-  // Stream callbacks.
+  // Stream completions, on the loop's thread.
   void WriteDone(Stream* s, bool ok);
   void StreamDone(Stream* s, const grpc::Status& status);
   // Takes up to batch_bytes_max of queued messages into *out (at least one).
@@ -290,7 +346,7 @@ class PeerSender {
   // the messages past batch_bytes_max back at the queue's front.
   void EncodeBatch(std::vector<raft::Message>* msgs, Stream* s);
   // Detaches stream_ (new writes go to a new stream) and cancels it; true if
-  // the caller must release its hold (no write in flight).
+  // the caller must Release it (no write in flight).
   bool DetachLocked(bool failed);
   void MakeReports(const Reports& reports);
   void NoteUnreachableLocked();
@@ -299,6 +355,7 @@ class PeerSender {
   const TransportConfig& config_;
   const NodeId peer_;
   const TransportHandlers* handlers_ = nullptr;  // set by Start
+  grpc::CompletionQueue* cq_ = nullptr;          // set by Start
   std::thread retry_thread_;
 
   mutable std::mutex mu_;
@@ -320,24 +377,24 @@ class PeerSender {
   std::shared_ptr<RaftPeer::Stub> stub_;    // shared with a stream being opened
 };
 
-// One client stream (RaftPeer.Send) to the peer. Owned by gRPC from StartCall
-// to OnDone, which deletes it. The fields marked "mu_" are guarded by the
+// One client stream (RaftPeer.Send) to the peer, on the loop's queue. It
+// lives from Begin until the completion of its Finish (requested by
+// Release), which deletes it. The fields marked "mu_" are guarded by the
 // sender's mutex.
-class PeerSender::Stream final : public grpc::ClientWriteReactor<MessageBatch> {
+class PeerSender::Stream final {
  public:
-  explicit Stream(PeerSender* sender) : sender_(sender) {}
+  explicit Stream(PeerSender* sender) : sender_(sender), write_done_(this), finished_(this) {}
 
-  // Starts the call with one hold (see the PeerSender invariants).
-  void Begin(RaftPeer::Stub* stub) {
-    stub->async()->Send(&context_, &ack_, this);  // binds this reactor to the call
-    AddHold();
-    StartCall();
+  // Opens the call; its initial metadata leaves with the first write.
+  void Begin(RaftPeer::Stub* stub, grpc::CompletionQueue* cq) {
+    context_.set_initial_metadata_corked(true);
+    writer_ = stub->PrepareAsyncSend(&context_, &ack_, cq);
+    writer_->StartCall(nullptr);  // corked: no operation, so no event
   }
-  void OnWriteDone(bool ok) override { sender_->WriteDone(this, ok); }
-  void OnDone(const grpc::Status& status) override {
-    sender_->StreamDone(this, status);
-    delete this;
-  }
+  void StartWrite() { writer_->Write(batch_, &write_done_); }
+  // Asks for the call's status; its completion frees this. Once, with no
+  // write in flight (see the invariants).
+  void Release() { writer_->Finish(&status_, &finished_); }
 
   grpc::ClientContext context_;
   SendAck ack_;
@@ -346,16 +403,35 @@ class PeerSender::Stream final : public grpc::ClientWriteReactor<MessageBatch> {
   bool writing_ = false;          // mu_: a write is in flight or being started
   bool detached_ = false;         // mu_: no longer the sender's stream_
   bool failed_ = false;           // mu_: detached because it broke
-  bool released_ = false;         // mu_: its hold was (or is being) removed
+  bool released_ = false;         // mu_: Release was (or is being) called
 
  private:
+  struct WriteDone final : CompletionLoop::Handler {
+    explicit WriteDone(Stream* s) : s(s) {}
+    void OnEvent(bool ok) override { s->sender_->WriteDone(s, ok); }
+    Stream* const s;
+  };
+  struct Finished final : CompletionLoop::Handler {
+    explicit Finished(Stream* s) : s(s) {}
+    void OnEvent(bool) override {
+      s->sender_->StreamDone(s, s->status_);
+      delete s;
+    }
+    Stream* const s;
+  };
+
   PeerSender* const sender_;
+  std::unique_ptr<grpc::ClientAsyncWriter<MessageBatch>> writer_;
+  grpc::Status status_;
+  WriteDone write_done_;
+  Finished finished_;
 };
 
-void PeerSender::Start(const TransportHandlers* handlers) {
+void PeerSender::Start(const TransportHandlers* handlers, grpc::CompletionQueue* cq) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     handlers_ = handlers;
+    cq_ = cq;
     started_ = true;
     backoff_ms_ = config_.backoff_min_ms;
   }
@@ -402,12 +478,12 @@ void PeerSender::Kick() {
       TakeBatchLocked(&msgs);
       stub = stub_;
     }
-    // Outside mu_: writing_ keeps the stream's hold (and so the stream)
-    // until this write completes, and no other thread touches its batch.
-    if (open) s->Begin(stub.get());
+    // Outside mu_: writing_ keeps the stream from being released (and so
+    // alive) until this write completes, and no other thread touches its batch.
+    if (open) s->Begin(stub.get(), cq_);
     EncodeBatch(&msgs, s);
     if (s->batch_.messages_size() > 0) {
-      s->StartWrite(&s->batch_);
+      s->StartWrite();
       return;
     }
     // Everything taken was too large to send: take the next messages.
@@ -419,7 +495,7 @@ void PeerSender::Kick() {
       if (release) s->released_ = true;
     }
     if (release) {
-      s->RemoveHold();
+      s->Release();
       return;
     }
   }
@@ -504,7 +580,7 @@ void PeerSender::WriteDone(Stream* s, bool ok) {
   }
   MakeReports(reports);
   if (release) {
-    s->RemoveHold();
+    s->Release();
   } else if (ok) {
     Kick();
   }
@@ -515,7 +591,9 @@ bool PeerSender::DetachLocked(bool failed) {
   stream_ = nullptr;
   s->detached_ = true;
   s->failed_ = failed;
-  s->context_.TryCancel();
+  // A failed write means the call is over: its Finish reports why. A healthy
+  // stream is cancelled, so that its Finish returns promptly.
+  if (!failed) s->context_.TryCancel();
   if (failed) {
     // Drop the queue, count the outage, back off before the next stream.
     uint64_t dropped = queue_.size();
@@ -532,7 +610,7 @@ bool PeerSender::DetachLocked(bool failed) {
     backoff_ms_ = std::min(backoff_ms_ * 2, config_.backoff_max_ms);
     cv_.notify_all();
   }
-  // With a write in flight, its completion releases the hold.
+  // With a write in flight, its completion releases the stream.
   bool release = !s->writing_ && !s->released_;
   if (release) s->released_ = true;
   return release;
@@ -542,7 +620,6 @@ void PeerSender::StreamDone(Stream* s, const grpc::Status& status) {
   Reports reports;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stream_ == s) DetachLocked(/*failed=*/true);  // ended by the peer, nothing in flight
     if (s->failed_ && !stopping_) {
       // One warning per change of error, so a peer that stays down does not
       // flood the log.
@@ -625,7 +702,7 @@ void PeerSender::SetAddress(std::string address) {
     backing_off_ = false;
     backoff_ms_ = config_.backoff_min_ms;
   }
-  if (release != nullptr) release->RemoveHold();
+  if (release != nullptr) release->Release();
   Kick();
 }
 
@@ -640,7 +717,7 @@ void PeerSender::Stop() {
     }
     cv_.notify_all();
   }
-  if (release != nullptr) release->RemoveHold();
+  if (release != nullptr) release->Release();
   if (retry_thread_.joinable()) retry_thread_.join();
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return live_streams_ == 0; });
@@ -673,14 +750,17 @@ absl::Status GrpcTransport::Start(TransportHandlers handlers) {
   if (!handlers.on_message) {
     return absl::InvalidArgumentError("transport: Start needs an on_message handler");
   }
+  if (loop_ == nullptr) {
+    return absl::FailedPreconditionError("transport: Start needs SetCompletionLoop first");
+  }
   std::lock_guard<std::mutex> lock(mu_);
   if (state_ != State::kNew) {
     return absl::FailedPreconditionError("transport: Start may be called once, before Stop");
   }
   handlers_ = std::move(handlers);
   state_ = State::kRunning;
-  service_.Start(&handlers_);
-  for (auto& [id, peer] : peers_) peer->Start(&handlers_);
+  service_.Start(&handlers_, loop_);
+  for (auto& [id, peer] : peers_) peer->Start(&handlers_, loop_->cq());
   return absl::OkStatus();
 }
 
@@ -712,7 +792,7 @@ absl::Status GrpcTransport::AddPeer(NodeId id, std::string address) {
     return absl::OkStatus();
   }
   auto peer = std::make_unique<PeerSender>(config_, id, std::move(address));
-  if (state_ == State::kRunning) peer->Start(&handlers_);
+  if (state_ == State::kRunning) peer->Start(&handlers_, loop_->cq());
   peers_.emplace(id, std::move(peer));
   return absl::OkStatus();
 }

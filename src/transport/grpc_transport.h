@@ -1,45 +1,58 @@
 // GrpcTransport: the Transport over gRPC (proto/transport.proto), and
-// RaftPeerService, its receiving half, registered on the node's peer server.
+// RaftPeerService, its receiving half, registered on the node's gRPC server.
+// Both run on gRPC's asynchronous API: every completion of the transport's
+// calls, in and out, runs on one CompletionLoop thread (completion_loop.h),
+// the same one that runs the node's client services, so that no gRPC thread
+// hands the poller role to another (see completion_loop.h for why and what
+// it saved).
 //
 // Sending: one PeerSender per peer, each with one bounded queue and one
-// long-lived client stream (RaftPeer.Send) on gRPC's callback API. Send
-// queues (dropping the newest message when the queue is at its message or
-// byte limit) and, unless a write is in flight, encodes what is queued (up to
-// batch_bytes_max) into one MessageBatch and starts writing it, on the
-// caller's thread, without blocking; the write's completion starts the next.
-// No thread of ours sits between the node loop and the socket. When a stream
-// breaks or cannot be opened, the messages in flight and in the queue are
-// dropped (Raft retransmits; stale heartbeats are worthless), the peer is
-// reported unreachable, and no stream is opened for backoff_min_ms doubling
-// up to backoff_max_ms (a per-peer retry thread, asleep otherwise, reopens it
-// when the time is up and messages wait).
+// long-lived client stream (RaftPeer.Send). Send queues (dropping the newest
+// message when the queue is at its message or byte limit) and, unless a
+// write is in flight, encodes what is queued (up to batch_bytes_max) into one
+// MessageBatch and starts writing it, on the caller's thread, without
+// blocking; the write's completion (on the loop) starts the next. No thread
+// of ours sits between the node loop and the socket. When a write fails (the
+// stream broke, could not be opened, or the peer ended it), the messages in
+// flight and in the queue are dropped (Raft retransmits; stale heartbeats are
+// worthless), the peer is reported unreachable, the stream's status is
+// logged, and no stream is opened for backoff_min_ms doubling up to
+// backoff_max_ms (a per-peer retry thread, asleep otherwise, reopens it when
+// the time is up and messages wait). A stream the peer ends while idle is
+// noticed at its next write (Raft's heartbeats come every tick).
 //
-// Receiving: RaftPeerService is a callback (reactor) service: each inbound
-// stream is an InboundStream whose read completions run on gRPC's callback
-// threads (the pollers) and hand the decoded messages straight to on_message:
-// no thread of ours per stream and one thread wake-up less per batch than
-// gRPC's synchronous API (measured: about a third fewer context switches per
-// write). It rejects streams of another cluster or addressed to another node
-// with FAILED_PRECONDITION (logged), drops and logs messages that fail to
-// decode or validate, and passes the rest to on_message. Stop cancels every
-// inbound stream and waits until each is done, so a grpc::Server::Shutdown
-// that follows does not wait on long-lived streams.
+// Receiving: each inbound stream is an InboundStream, requested from the
+// server on the loop's queue; its reads complete on the loop and hand the
+// decoded messages straight to on_message, with no thread of ours per
+// stream. It refuses streams on a connection handed to the server by file
+// descriptor (raftkv's client port) with PERMISSION_DENIED, rejects streams
+// of another cluster or addressed to another node with FAILED_PRECONDITION
+// (logged), drops and logs messages that fail to decode or validate, and
+// passes the rest to on_message. Stop cancels every inbound stream and waits
+// until each is done, so a grpc::Server::Shutdown that follows does not wait
+// on long-lived streams.
 //
-// Wiring, by the owner of the peer grpc::Server:
+// Wiring, by the owner of the grpc::Server:
 //   ASSIGN_OR_RETURN(auto transport, GrpcTransport::Create(config));
 //   grpc::ServerBuilder builder;
 //   ConfigureServerBuilder(config, &builder);   // message size, keepalive
 //   builder.RegisterService(transport->service());
+//   CompletionLoop loop(builder.AddCompletionQueue(), "rpc");
 //   builder.AddListeningPort(address, creds, &port);
 //   auto server = builder.BuildAndStart();
+//   transport->SetCompletionLoop(&loop);
 //   RETURN_IF_ERROR(transport->Start(handlers));
+//   loop.Start();
 //   ...
-//   transport->Stop(); server->Shutdown(); server.reset(); transport.reset();
-// The transport must outlive the server (the server holds its service).
+//   transport->Stop(); server->Shutdown(); loop.Stop(); server.reset();
+// The transport must outlive the server and the loop's Stop (the server
+// holds its service, the loop its streams), and the loop must run while
+// Stop waits for the streams.
 //
 // Thread-safety: all public methods of GrpcTransport may be called from any
-// thread; see transport.h for the handler contract. Handlers are never called
-// from inside Send, AddPeer or RemovePeer.
+// thread but the loop's (Stop and RemovePeer wait for it); see transport.h
+// for the handler contract. Handlers are never called from inside Send,
+// AddPeer or RemovePeer.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -55,6 +68,7 @@
 
 #include "absl/status/statusor.h"
 #include "proto/transport.grpc.pb.h"
+#include "src/transport/completion_loop.h"
 #include "src/transport/config.h"
 #include "src/transport/transport.h"
 
@@ -66,32 +80,41 @@ namespace raftkv::transport {
 void ConfigureServerBuilder(const TransportConfig& config, grpc::ServerBuilder* builder);
 
 // The receiving half. Owned by GrpcTransport (see GrpcTransport::service()).
-// Thread-safety: Send and the streams' callbacks run on gRPC threads;
-// Start/Stop/AddStats on any thread but gRPC's callback threads.
-class RaftPeerService final : public RaftPeer::CallbackService {
+// Thread-safety: the streams run on the loop's thread; Start/Stop/AddStats
+// on any thread but the loop's.
+class RaftPeerService final {
  public:
   explicit RaftPeerService(const TransportConfig& config);
-  ~RaftPeerService() override;
+  ~RaftPeerService();
 
-  // Starts accepting streams; *handlers must stay valid until Stop returns.
-  // Before Start and after Stop, streams are refused with UNAVAILABLE.
-  void Start(const TransportHandlers* handlers);
-  // Cancels every open inbound stream and waits until their handlers return.
+  // The gRPC service to register on the peer server's builder.
+  grpc::Service* grpc_service() { return &async_; }
+
+  // Arms the service's streams on loop's queue and starts accepting them;
+  // *handlers must stay valid until Stop returns, *loop until the server is
+  // shut down. Before Start and after Stop, streams are refused with
+  // UNAVAILABLE.
+  void Start(const TransportHandlers* handlers, CompletionLoop* loop);
+  // Cancels every open inbound stream and waits until their handlers return
+  // (the loop must be running).
   void Stop();
-
-  grpc::ServerReadReactor<MessageBatch>* Send(grpc::CallbackServerContext* context,
-                                              SendAck* ack) override;
 
   // Adds the receive-side counters to *stats.
   void AddStats(TransportStats* stats) const;
 
  private:
-  class InboundStream;  // one inbound stream's reactor; grpc_transport.cc
+  class InboundStream;  // one inbound stream; grpc_transport.cc
 
   // Checks one batch of a stream and delivers its valid messages to
   // handlers. *stream_from is the stream's sender (kNoNode before its first
   // batch). A non-OK status ends the stream with it.
-  grpc::Status ServeBatch(const MessageBatch& batch, const grpc::CallbackServerContext& context,
+  // Streams requested from the server at once (each waits for one).
+  static constexpr int kArmedStreams = 2;
+
+  // Called by a stream when it begins: registers it and returns the
+  // handlers to deliver to (nullptr: refuse the stream, not running).
+  const TransportHandlers* StreamStarted(InboundStream* stream);
+  grpc::Status ServeBatch(const MessageBatch& batch, const grpc::ServerContext& context,
                           const TransportHandlers& handlers, NodeId* stream_from);
   // Called by a stream when it is done (it deletes itself after).
   void StreamDone(InboundStream* stream);
@@ -99,13 +122,15 @@ class RaftPeerService final : public RaftPeer::CallbackService {
   absl::Status Validate(const raft::Message& m, NodeId from) const;
 
   const TransportConfig config_;
+  RaftPeer::AsyncService async_;
+  CompletionLoop* loop_ = nullptr;  // set by Start
 
   mutable std::mutex mu_;
   std::condition_variable streams_done_;         // signalled when streams_ becomes empty
   const TransportHandlers* handlers_ = nullptr;  // guarded by mu_; set by Start
   bool running_ = false;                         // guarded by mu_
   // Every inbound stream not yet done. Invariant: each pointer is valid while
-  // it is in the set (a stream removes itself in OnDone before deleting
+  // it is in the set (a stream removes itself in StreamDone before deleting
   // itself).
   std::set<InboundStream*> streams_;  // guarded by mu_
 
@@ -127,7 +152,10 @@ class GrpcTransport final : public Transport {
   GrpcTransport& operator=(const GrpcTransport&) = delete;
 
   // The service to register on the peer grpc::Server.
-  RaftPeerService* service() { return &service_; }
+  grpc::Service* service() { return service_.grpc_service(); }
+  // The loop (made from the peer server's queue) that runs the inbound
+  // streams and the outbound ones' completions. Required before Start.
+  void SetCompletionLoop(CompletionLoop* loop) { loop_ = loop; }
   const TransportConfig& config() const { return config_; }
 
   absl::Status Start(TransportHandlers handlers) override;
@@ -144,6 +172,7 @@ class GrpcTransport final : public Transport {
 
   const TransportConfig config_;
   TransportHandlers handlers_;  // set by Start before any thread reads it; then immutable
+  CompletionLoop* loop_ = nullptr;
   RaftPeerService service_;
 
   mutable std::mutex mu_;  // guards state_ and peers_; held while enqueueing

@@ -21,9 +21,9 @@
 // called from transport-owned threads (and, for InMemoryTransport, from the
 // thread that called another node's Send); they must be thread-safe, must not
 // block, and must not call the transport's Stop or RemovePeer (which wait for
-// handlers and open streams). GrpcTransport calls them on gRPC's callback
-// threads, never from inside Send, AddPeer or RemovePeer. Pushing onto the node loop's queue is the
-// intended use.
+// handlers and open streams). GrpcTransport calls them on its
+// CompletionLoop's thread, never from inside Send, AddPeer or RemovePeer.
+// Pushing onto the node loop's queue is the intended use.
 #pragma once
 
 #include <cstdint>

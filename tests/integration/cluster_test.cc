@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "proto/kv.grpc.pb.h"
+#include "proto/transport.grpc.pb.h"
 #include "tests/integration/process_cluster.h"
 
 namespace raftkv::testing {
@@ -358,6 +359,46 @@ TEST_F(ClusterTest, FollowerAnswersNotLeaderWithTheLeadersAddress) {
   ASSERT_TRUE(client_->Put("s", "1").ok());
   ASSERT_TRUE(cluster_.WaitForApplied(follower, AppliedIndexOfLeader()).ok());
   EXPECT_EQ(LocalValue(follower, "s"), std::optional<std::string>("1"));
+}
+
+// Clients and peers share one gRPC server per node, but each port serves
+// only its own side: a client call on the peer port and a Raft stream on the
+// client port are refused with an error naming the right address.
+TEST_F(ClusterTest, EachPortServesOnlyItsOwnSide) {
+  auto deadline = [] { return std::chrono::system_clock::now() + std::chrono::seconds(5); };
+  auto kv = v1::KV::NewStub(
+      grpc::CreateChannel(cluster_.PeerAddress(leader_), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext put_ctx;
+  put_ctx.set_deadline(deadline());
+  v1::PutRequest put;
+  put.set_key("wrong-port");
+  put.set_value("v");
+  v1::PutResponse put_resp;
+  grpc::Status st = kv->Put(&put_ctx, put, &put_resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+  EXPECT_NE(st.error_message().find(cluster_.ClientAddress(leader_)), std::string::npos)
+      << st.error_message();
+
+  // A well-formed heartbeat from a node that does not exist, on the client
+  // port: refused before it reaches Raft.
+  auto peer = transport::RaftPeer::NewStub(
+      grpc::CreateChannel(cluster_.ClientAddress(leader_), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext send_ctx;
+  send_ctx.set_deadline(deadline());
+  transport::SendAck ack;
+  auto writer = peer->Send(&send_ctx, &ack);
+  transport::MessageBatch batch;
+  batch.set_from(9);
+  batch.set_to(static_cast<uint64_t>(leader_));
+  writer->Write(batch);
+  writer->WritesDone();
+  st = writer->Finish();
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::PERMISSION_DENIED) << st.error_message();
+  EXPECT_NE(st.error_message().find("peer address"), std::string::npos) << st.error_message();
+
+  auto g = client_->Get("wrong-port");
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->kvs_size(), 0);
 }
 
 // Writes from several threads while the leader is killed; returns the keys

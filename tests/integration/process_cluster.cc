@@ -58,6 +58,10 @@ std::string ProcessCluster::ClientAddress(int id) const {
   return absl::StrCat("127.0.0.1:", client_ports_.at(id));
 }
 
+std::string ProcessCluster::PeerAddress(int id) const {
+  return absl::StrCat("127.0.0.1:", peer_ports_.at(id));
+}
+
 std::vector<std::string> ProcessCluster::ClientAddresses() const {
   std::vector<std::string> out;
   for (const auto& [id, port] : client_ports_) out.push_back(ClientAddress(id));

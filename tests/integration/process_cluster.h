@@ -55,6 +55,7 @@ class ProcessCluster {
   absl::Status WaitForApplied(int id, uint64_t index, absl::Duration timeout = absl::Seconds(20));
 
   std::string ClientAddress(int id) const;
+  std::string PeerAddress(int id) const;
   std::vector<std::string> ClientAddresses() const;
   std::string DataDir(int id) const;
   std::string LogFile(int id) const;

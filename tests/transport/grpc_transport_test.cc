@@ -40,40 +40,12 @@ TransportConfig TestConfig(NodeId id, uint64_t cluster_id = 7) {
 
 std::string Loopback(int port) { return "127.0.0.1:" + std::to_string(port); }
 
-// gRPC 1.51 (Debian's) runs every callback-API reaction on one process-wide
-// completion queue, created when its first user (a server with a callback
-// service, or a channel's first callback call) appears and freed when the last
-// goes; a new user arriving just then can double-free it (ASan caught this
-// between two tests). A server that lives as long as the test binary keeps the
-// queue alive, as raftkv's client-facing server does in the real process.
-class KeepCallbackQueueAlive : public ::testing::Environment {
- public:
-  void SetUp() override {
-    service_ = std::make_unique<RaftPeerService>(TestConfig(99));
-    grpc::ServerBuilder builder;
-    builder.RegisterService(service_.get());
-    int port = 0;
-    builder.AddListeningPort(Loopback(0), grpc::InsecureServerCredentials(), &port);
-    server_ = builder.BuildAndStart();
-    ASSERT_TRUE(server_ != nullptr && port > 0);
-  }
-  void TearDown() override {
-    server_->Shutdown();
-    server_.reset();
-    service_.reset();
-  }
-
- private:
-  std::unique_ptr<RaftPeerService> service_;
-  std::unique_ptr<grpc::Server> server_;
-};
-::testing::Environment* const keep_callback_queue_alive =
-    ::testing::AddGlobalTestEnvironment(new KeepCallbackQueueAlive);
-
-// One node: a transport and the peer server carrying its service.
+// One node: a transport, and the peer server carrying its service with the
+// loop that runs it.
 struct Node {
   Inbox inbox;  // first: outlives the transport's threads
   std::unique_ptr<GrpcTransport> transport;
+  std::unique_ptr<CompletionLoop> loop;
   std::unique_ptr<grpc::Server> server;
   int port = 0;
 
@@ -83,6 +55,7 @@ struct Node {
   void Stop() {
     transport->Stop();
     if (server) server->Shutdown();
+    if (loop) loop->Stop();  // after the server's Shutdown, before its end
     server.reset();
   }
   ~Node() {
@@ -101,12 +74,15 @@ std::unique_ptr<Node> StartNode(const TransportConfig& config, int port = 0,
   grpc::ServerBuilder builder;
   ConfigureServerBuilder(config, &builder);
   builder.RegisterService(node->transport->service());
+  node->loop = std::make_unique<CompletionLoop>(builder.AddCompletionQueue(), "test-rpc");
   builder.AddListeningPort(Loopback(port), grpc::InsecureServerCredentials(), &node->port);
   node->server = builder.BuildAndStart();
   EXPECT_TRUE(node->server != nullptr && node->port > 0) << "cannot listen on " << Loopback(port);
   if (!handlers.on_message) handlers = node->inbox.Handlers();
+  node->transport->SetCompletionLoop(node->loop.get());
   absl::Status s = node->transport->Start(std::move(handlers));
   EXPECT_TRUE(s.ok()) << s;
+  node->loop->Start();
   return node;
 }
 
