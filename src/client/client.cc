@@ -151,7 +151,7 @@ namespace {
 grpc::ChannelArguments ChannelArgs(const Options& options) {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(options.max_message_bytes);
-  args.SetMaxReceiveMessageSize(options.max_message_bytes);
+  args.SetMaxReceiveMessageSize(options.max_receive_bytes);
   // gRPC's own reconnect back-off (default 1 s growing to 120 s) would keep a
   // restarted node unreachable long after it is back; keep it close to ours.
   const int backoff_max_ms = static_cast<int>(absl::ToInt64Milliseconds(options.backoff_max));
@@ -250,8 +250,8 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(Options options) {
       options.backoff_max < options.backoff_initial) {
     return absl::InvalidArgumentError("backoff_initial must be positive and at most backoff_max");
   }
-  if (options.max_message_bytes <= 0) {
-    return absl::InvalidArgumentError("max_message_bytes must be positive");
+  if (options.max_message_bytes <= 0 || options.max_receive_bytes <= 0) {
+    return absl::InvalidArgumentError("max_message_bytes and max_receive_bytes must be positive");
   }
   return std::unique_ptr<Client>(new Client(std::move(options)));
 }

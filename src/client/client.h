@@ -45,6 +45,7 @@
 // its caller until it finishes (at most call_timeout plus a little).
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -81,8 +82,12 @@ struct Options {
   absl::Duration backoff_max = absl::Seconds(1);
   // Seed of the jitter Rng (so a test replays exactly).
   uint64_t seed = 0x5eed;
-  // Largest message sent or received.
+  // Largest request sent (the server's own limit, --max-request-bytes, is
+  // 1.5 MiB by default).
   int max_message_bytes = 4 << 20;
+  // Largest answer received. As etcd's clientv3, no practical limit: a
+  // Range over many keys is as large as they are.
+  int max_receive_bytes = INT32_MAX;
 };
 
 // The answer of one endpoint to Status (see Client::StatusAll).
