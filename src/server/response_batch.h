@@ -4,8 +4,8 @@
 // Why: gRPC 1.51's C++ server writes every call finished from an
 // application thread with its own sendmsg, at once. On loopback each send
 // runs the receiver's TCP stack and wakes the client for that one response;
-// the client then sends one new request, which wakes one of the server's
-// poller threads. Answering a batch of 13 writes so costs 13 such round
+// the client then sends one new request, which wakes the server's
+// completion-queue thread. Answering a batch of 13 writes so costs 13 such round
 // trips of wake-ups (grpc-go, etcd's stack, coalesces the responses of a
 // connection instead). Corking the connection while the batch is answered
 // sends its responses together.
