@@ -20,6 +20,19 @@
 namespace raftkv::testing {
 namespace {
 
+// A Put of key (value "v") sent straight to address with gRPC, not through
+// the client library (which would follow redirects); ctx keeps the answer's
+// metadata.
+grpc::Status RawPut(const std::string& address, const std::string& key, grpc::ClientContext* ctx) {
+  auto stub = v1::KV::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::PutRequest req;
+  req.set_key(key);
+  req.set_value("v");
+  v1::PutResponse resp;
+  return stub->Put(ctx, req, &resp);
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -348,16 +361,8 @@ TEST_F(ClusterTest, RangeAnswerOverFourMebibytesArrives) {
 
 TEST_F(ClusterTest, FollowerAnswersNotLeaderWithTheLeadersAddress) {
   int follower = leader_ == 1 ? 2 : 1;
-  auto channel =
-      grpc::CreateChannel(cluster_.ClientAddress(follower), grpc::InsecureChannelCredentials());
-  auto stub = v1::KV::NewStub(channel);
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  v1::PutRequest req;
-  req.set_key("a");
-  req.set_value("b");
-  v1::PutResponse resp;
-  grpc::Status st = stub->Put(&ctx, req, &resp);
+  grpc::Status st = RawPut(cluster_.ClientAddress(follower), "a", &ctx);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::UNAVAILABLE) << st.error_message();
   auto md = ctx.GetServerTrailingMetadata();
   auto addr = md.find("raftkv-leader-addr");
@@ -379,16 +384,8 @@ TEST_F(ClusterTest, FollowerAnswersNotLeaderWithTheLeadersAddress) {
 // only its own side: a client call on the peer port and a Raft stream on the
 // client port are refused with an error naming the right address.
 TEST_F(ClusterTest, EachPortServesOnlyItsOwnSide) {
-  auto deadline = [] { return std::chrono::system_clock::now() + std::chrono::seconds(5); };
-  auto kv = v1::KV::NewStub(
-      grpc::CreateChannel(cluster_.PeerAddress(leader_), grpc::InsecureChannelCredentials()));
   grpc::ClientContext put_ctx;
-  put_ctx.set_deadline(deadline());
-  v1::PutRequest put;
-  put.set_key("wrong-port");
-  put.set_value("v");
-  v1::PutResponse put_resp;
-  grpc::Status st = kv->Put(&put_ctx, put, &put_resp);
+  grpc::Status st = RawPut(cluster_.PeerAddress(leader_), "wrong-port", &put_ctx);
   EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
   EXPECT_NE(st.error_message().find(cluster_.ClientAddress(leader_)), std::string::npos)
       << st.error_message();
@@ -398,7 +395,7 @@ TEST_F(ClusterTest, EachPortServesOnlyItsOwnSide) {
   auto peer = transport::RaftPeer::NewStub(
       grpc::CreateChannel(cluster_.ClientAddress(leader_), grpc::InsecureChannelCredentials()));
   grpc::ClientContext send_ctx;
-  send_ctx.set_deadline(deadline());
+  send_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   transport::SendAck ack;
   auto writer = peer->Send(&send_ctx, &ack);
   transport::MessageBatch batch;
