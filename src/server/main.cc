@@ -3,8 +3,9 @@
 // peer transport (listening on the peer address) and the client services
 // (their connections accepted by a ClientListener on the client address,
 // client_listener.h); each side refuses calls that came in on the other's
-// port. One CompletionLoop thread runs all of that server's calls and the
-// transport's outgoing streams (completion_loop.h). Runs until SIGINT or
+// port. One CompletionLoop thread runs all of that server's calls, the
+// transport's outgoing streams and, between their events, the node loop's
+// rounds (completion_loop.h, node.h). Runs until SIGINT or
 // SIGTERM, then shuts down in order: the listener, the node (answering every
 // waiting request), the transport, the server, the loop.
 //
@@ -88,7 +89,7 @@ absl::Status Run(const ServerConfig& config) {
 
   // One gRPC server carries the peer service (listening on the peer
   // address) and the client services (fed by a ClientListener), all run by
-  // one CompletionLoop thread.
+  // one CompletionLoop thread, which also runs the node loop.
   grpc::ServerBuilder builder;
   transport::ConfigureServerBuilder(tc, &builder);
   // Let client requests somewhat over the limit through to validation,
@@ -100,7 +101,7 @@ absl::Status Run(const ServerConfig& config) {
   builder.RegisterService(transport->service());
   kv_service.Register(&builder);
   cluster_service.Register(&builder);
-  transport::CompletionLoop loop(builder.AddCompletionQueue(), "rpc");
+  transport::CompletionLoop loop(builder.AddCompletionQueue(), "raft-loop");
   ASSIGN_OR_RETURN(std::unique_ptr<grpc::Server> server,
                    Listen(&builder, "peer", config.listen_peer));
   // On every way out, in the order gRPC needs: the server's Shutdown, then
@@ -116,7 +117,7 @@ absl::Status Run(const ServerConfig& config) {
   handlers.on_unreachable = [n](raft::NodeId peer) { n->OnUnreachable(peer); };
   transport->SetCompletionLoop(&loop);
   RETURN_IF_ERROR(transport->Start(std::move(handlers)));
-  node->Start();
+  node->Start(&loop);
   kv_service.Start(&loop);
   cluster_service.Start(&loop);
   loop.Start();
@@ -137,7 +138,7 @@ absl::Status Run(const ServerConfig& config) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
   (*listener)->Stop();  // no new connections for a server shutting down
-  node->Stop();         // answers every waiting request
+  node->Stop();         // off the loop; answers every waiting request
   transport->Stop();    // cancels the peer streams (the loop still runs them)
   std::move(stop_server).Invoke();
   node.reset();

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "src/common/clock.h"
@@ -99,19 +100,21 @@ Node::Node(const ServerConfig& config, storage::RaftLogStore* log, storage::KvSt
 
 Node::~Node() { Stop(); }
 
-void Node::Start() {
+void Node::Start(transport::CompletionLoop* loop) {
+  loop_ = loop;
+  next_tick_us_ = NowMicros() + int64_t{config_.tick_ms} * 1000;
   apply_thread_ = std::thread([this] { RunApply(); });
-  loop_thread_ = std::thread([this] { RunLoop(); });
+  loop_->SetDriver(this);
 }
 
 void Node::Stop() {
   {
     std::lock_guard<std::mutex> lock(inbox_mu_);
-    if (stopping_ && !loop_thread_.joinable()) return;
+    if (stopping_) return;
     stopping_ = true;
   }
-  inbox_cv_.notify_all();
-  if (loop_thread_.joinable()) loop_thread_.join();
+  // From here no round runs, so the loop's state is this thread's.
+  if (loop_ != nullptr) loop_->DetachDriver();
   {
     std::lock_guard<std::mutex> lock(apply_mu_);
     apply_stopping_ = true;
@@ -165,7 +168,7 @@ void Node::Propose(const v1::Command& cmd, int64_t deadline_us, ProposeCallback 
     inbox_proposals_.push_back(
         PendingProposal{cmd.SerializeAsString(), deadline_us, std::move(done)});
   }
-  inbox_cv_.notify_one();
+  WakeLoop();
 }
 
 void Node::ReadBarrier(int64_t deadline_us, ReadCallback done) {
@@ -191,7 +194,7 @@ void Node::ReadBarrier(int64_t deadline_us, ReadCallback done) {
     }
     inbox_reads_.push_back(PendingRead{deadline_us, std::move(done)});
   }
-  inbox_cv_.notify_one();
+  WakeLoop();
 }
 
 void Node::OnPeerMessage(raft::Message m) {
@@ -201,7 +204,7 @@ void Node::OnPeerMessage(raft::Message m) {
     if (inbox_messages_.size() >= 100000) return;
     inbox_messages_.push_back(std::move(m));
   }
-  inbox_cv_.notify_one();
+  WakeLoop();
 }
 
 void Node::OnUnreachable(raft::NodeId peer) {
@@ -209,7 +212,7 @@ void Node::OnUnreachable(raft::NodeId peer) {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     inbox_unreachable_.push_back(peer);
   }
-  inbox_cv_.notify_one();
+  WakeLoop();
 }
 
 NodeInfo Node::GetInfo() const {
@@ -225,69 +228,73 @@ absl::Status Node::NotLeader(const std::string& why) const {
 
 // ---- node loop ------------------------------------------------------------------------
 
-void Node::RunLoop() {
-  pthread_setname_np(pthread_self(), "raft-loop");
+void Node::WakeLoop() {
+  if (loop_ != nullptr) loop_->Wake();
+}
+
+int64_t Node::NextRoundAtUs() {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopping_) return std::numeric_limits<int64_t>::max();
+    if (!inbox_messages_.empty() || !inbox_proposals_.empty() || !inbox_reads_.empty() ||
+        !inbox_unreachable_.empty()) {
+      return 0;
+    }
+  }
+  int64_t at = next_tick_us_;
+  if (commit_broadcast_at_us_ != 0) at = std::min(at, commit_broadcast_at_us_);
+  if (int64_t resend_at = ReadRoundResendAt(); resend_at != 0) at = std::min(at, resend_at);
+  return at;
+}
+
+void Node::RunRound() {
   const int64_t tick_us = int64_t{config_.tick_ms} * 1000;
-  int64_t next_tick = NowMicros() + tick_us;
-  int64_t commit_broadcast_at = 0;  // 0: no commit waits to be broadcast
-  while (true) {
-    std::vector<raft::Message> messages;
-    std::vector<PendingProposal> proposals;
-    std::vector<PendingRead> reads;
-    std::vector<raft::NodeId> unreachable;
-    {
-      std::unique_lock<std::mutex> lock(inbox_mu_);
-      int64_t wake_at =
-          commit_broadcast_at != 0 ? std::min(next_tick, commit_broadcast_at) : next_tick;
-      if (int64_t resend_at = ReadRoundResendAt(); resend_at != 0) {
-        wake_at = std::min(wake_at, resend_at);
-      }
-      inbox_cv_.wait_until(
-          lock, std::chrono::steady_clock::time_point(std::chrono::microseconds(wake_at)), [&] {
-            return stopping_ || !inbox_messages_.empty() || !inbox_proposals_.empty() ||
-                   !inbox_reads_.empty() || !inbox_unreachable_.empty();
-          });
-      if (stopping_) return;
-      messages.swap(inbox_messages_);
-      proposals.swap(inbox_proposals_);
-      reads.swap(inbox_reads_);
-      unreachable.swap(inbox_unreachable_);
+  std::vector<raft::Message> messages;
+  std::vector<PendingProposal> proposals;
+  std::vector<PendingRead> reads;
+  std::vector<raft::NodeId> unreachable;
+  {
+    std::lock_guard<std::mutex> lock(inbox_mu_);
+    if (stopping_) return;
+    messages.swap(inbox_messages_);
+    proposals.swap(inbox_proposals_);
+    reads.swap(inbox_reads_);
+    unreachable.swap(inbox_unreachable_);
+  }
+  for (raft::Message& m : messages) {
+    absl::Status st = raw_->Step(std::move(m));
+    if (!st.ok()) spdlog::debug("step: {}", st.ToString());
+  }
+  for (raft::NodeId peer : unreachable) raw_->ReportUnreachable(peer);
+  if (!proposals.empty()) ProposeQueued(std::move(proposals));
+  if (!reads.empty()) {
+    if (soft_state_.role != raft::StateRole::kLeader) {
+      for (auto& r : reads) r.done(NotLeader());
+    } else {
+      std::string ctx(8, '\0');
+      uint64_t n = next_read_ctx_++;
+      for (int i = 0; i < 8; ++i) ctx[i] = static_cast<char>(n >> (8 * i));
+      int64_t now_us = NowMicros();
+      read_rounds_[ctx] =
+          ReadRound{now_us, std::move(reads), now_us + kReadRoundResendUs, kReadRoundResendUs};
+      raw_->ReadIndex(ctx);
     }
-    for (raft::Message& m : messages) {
-      absl::Status st = raw_->Step(std::move(m));
-      if (!st.ok()) spdlog::debug("step: {}", st.ToString());
-    }
-    for (raft::NodeId peer : unreachable) raw_->ReportUnreachable(peer);
-    if (!proposals.empty()) ProposeQueued(std::move(proposals));
-    if (!reads.empty()) {
-      if (soft_state_.role != raft::StateRole::kLeader) {
-        for (auto& r : reads) r.done(NotLeader());
-      } else {
-        std::string ctx(8, '\0');
-        uint64_t n = next_read_ctx_++;
-        for (int i = 0; i < 8; ++i) ctx[i] = static_cast<char>(n >> (8 * i));
-        int64_t now_us = NowMicros();
-        read_rounds_[ctx] =
-            ReadRound{now_us, std::move(reads), now_us + kReadRoundResendUs, kReadRoundResendUs};
-        raw_->ReadIndex(ctx);
-      }
-    }
-    int64_t now = NowMicros();
-    if (commit_broadcast_at != 0 && now >= commit_broadcast_at) raw_->BroadcastCommit();
-    ResendSlowReadRounds(now);
-    if (now >= next_tick) {
-      raw_->Tick();
-      next_tick += tick_us;
-      if (next_tick < now) next_tick = now + tick_us;  // fell behind: don't burst
-      ExpireReadRounds(now, false, nullptr);
-      ExpireWaiters(now);
-    }
-    while (raw_->HasReady()) HandleReady();
-    if (!raw_->HasUnbroadcastCommit()) {
-      commit_broadcast_at = 0;
-    } else if (commit_broadcast_at == 0) {
-      commit_broadcast_at = NowMicros() + kCommitBroadcastDelayUs;
-    }
+  }
+  int64_t now = NowMicros();
+  if (commit_broadcast_at_us_ != 0 && now >= commit_broadcast_at_us_) raw_->BroadcastCommit();
+  ResendSlowReadRounds(now);
+  if (now >= next_tick_us_) {
+    raw_->Tick();
+    next_tick_us_ += tick_us;
+    if (next_tick_us_ < now) next_tick_us_ = now + tick_us;  // fell behind: don't burst
+    ExpireReadRounds(now, false, nullptr);
+    ExpireWaiters(now);
+  }
+  while (raw_->HasReady()) HandleReady();
+  if (!raw_->HasUnbroadcastCommit()) {
+    commit_broadcast_at_us_ = 0;
+  } else if (commit_broadcast_at_us_ == 0) {
+    commit_broadcast_at_us_ = NowMicros() + kCommitBroadcastDelayUs;
   }
 }
 

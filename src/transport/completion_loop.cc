@@ -2,13 +2,34 @@
 
 #include <pthread.h>
 
+#include <limits>
+
+#include "src/common/clock.h"
+
 namespace raftkv::transport {
+
+namespace {
+
+// Set on the loop's own thread: Wake has nothing to do there.
+thread_local const CompletionLoop* current_loop = nullptr;
+
+int64_t NowMicros() {
+  static const SteadyClock clock;
+  return clock.NowMicros();
+}
+
+}  // namespace
 
 CompletionLoop::CompletionLoop(std::unique_ptr<grpc::ServerCompletionQueue> cq,
                                std::string thread_name)
     : cq_(std::move(cq)), thread_name_(std::move(thread_name)) {}
 
 CompletionLoop::~CompletionLoop() { Stop(); }
+
+void CompletionLoop::SetDriver(Driver* driver) {
+  std::lock_guard<std::mutex> lock(driver_mu_);
+  driver_ = driver;
+}
 
 void CompletionLoop::Start() {
   thread_ = std::thread([this] {
@@ -17,10 +38,31 @@ void CompletionLoop::Start() {
   });
 }
 
+void CompletionLoop::DetachDriver() {
+  std::lock_guard<std::mutex> lock(driver_mu_);
+  driver_ = nullptr;
+}
+
+void CompletionLoop::Wake() {
+  if (current_loop == this || wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  std::lock_guard<std::mutex> lock(wake_mu_);
+  if (draining()) return;
+  wake_alarm_.Set(cq_.get(), gpr_inf_past(GPR_CLOCK_MONOTONIC), &wake_handler_);
+}
+
+void CompletionLoop::WakeHandler::OnEvent(bool) {
+  // The loop looks at its driver before its next wait.
+  loop_->wake_pending_.store(false, std::memory_order_release);
+}
+
 void CompletionLoop::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  draining_.store(true, std::memory_order_release);
+  DetachDriver();
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    draining_.store(true, std::memory_order_release);
+  }
   cq_->Shutdown();
   if (thread_.joinable()) {
     thread_.join();
@@ -29,10 +71,51 @@ void CompletionLoop::Stop() {
   }
 }
 
+gpr_timespec CompletionLoop::RunDueRound(bool queue_empty, int* events_since_round) {
+  std::lock_guard<std::mutex> lock(driver_mu_);
+  if (driver_ == nullptr || draining()) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  int64_t due = driver_->NextRoundAtUs();
+  int64_t now = NowMicros();
+  if (due <= now) {
+    // Take what is ready first (the round then sees it all), unless events
+    // keep coming.
+    if (!queue_empty && *events_since_round < kMaxEventsBetweenRounds) {
+      return gpr_inf_past(GPR_CLOCK_MONOTONIC);
+    }
+    driver_->RunRound();
+    *events_since_round = 0;
+    due = driver_->NextRoundAtUs();
+    now = NowMicros();
+    if (due <= now) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
+  }
+  if (due == std::numeric_limits<int64_t>::max()) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  // gRPC rounds a deadline up to its millisecond: a round may run up to 1 ms
+  // late, never early.
+  return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_micros(due - now, GPR_TIMESPAN));
+}
+
 void CompletionLoop::Run() {
+  current_loop = this;
   void* tag = nullptr;
   bool ok = false;
-  while (cq_->Next(&tag, &ok)) static_cast<Handler*>(tag)->OnEvent(ok);
+  bool queue_empty = false;  // the last look found no event ready
+  int events_since_round = 0;
+  while (true) {
+    gpr_timespec deadline = RunDueRound(queue_empty, &events_since_round);
+    switch (cq_->AsyncNext(&tag, &ok, deadline)) {
+      case grpc::CompletionQueue::SHUTDOWN:
+        current_loop = nullptr;
+        return;
+      case grpc::CompletionQueue::GOT_EVENT:
+        static_cast<Handler*>(tag)->OnEvent(ok);
+        queue_empty = false;
+        ++events_since_round;
+        break;
+      case grpc::CompletionQueue::TIMEOUT:
+        queue_empty = true;
+        break;
+    }
+  }
 }
 
 }  // namespace raftkv::transport

@@ -37,7 +37,7 @@
 //   grpc::ServerBuilder builder;
 //   ConfigureServerBuilder(config, &builder);   // message size, keepalive
 //   builder.RegisterService(transport->service());
-//   CompletionLoop loop(builder.AddCompletionQueue(), "rpc");
+//   CompletionLoop loop(builder.AddCompletionQueue(), "raft-loop");
 //   builder.AddListeningPort(address, creds, &port);
 //   auto server = builder.BuildAndStart();
 //   transport->SetCompletionLoop(&loop);
