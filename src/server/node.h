@@ -14,7 +14,8 @@
 // Performance).
 //
 // Node loop, each round:
-//   1. take everything queued by other threads: peer messages, proposals,
+//   1. take everything queued since the last round (by the services and the
+//      transport's handlers, on the loop's thread): peer messages, proposals,
 //      linearizable-read requests (bounded queues; a full queue refuses);
 //   2. step the messages; propose all queued commands as ONE batch; register
 //      ONE ReadIndex for all queued reads (its heartbeat goes to the voters
@@ -110,7 +111,7 @@ class Node final : public transport::CompletionLoop::Driver {
                                                       transport::Transport* transport);
   ~Node();
 
-  // Starts the apply thread and makes the node loop loop's driver; call
+  // Starts the apply thread and makes the node loop the driver of loop; call
   // before loop->Start. loop must outlive Stop.
   void Start(transport::CompletionLoop* loop);
   // Detaches the node loop from its CompletionLoop (which must still run) and
