@@ -107,6 +107,7 @@ absl::Status Run(const ServerConfig& config) {
   // On every way out, in the order gRPC needs: the server's Shutdown, then
   // the loop's drain, then (by scope) the server's end.
   auto stop_server = absl::MakeCleanup([&] {
+    kv_service.StopScans();
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     loop.Stop();
   });

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "src/common/clock.h"
@@ -110,6 +111,7 @@ void KvService::Start(transport::CompletionLoop* loop) {
       OnClientPort<DeleteRangeCall>(config_, [this](DeleteRangeCall* c) { DeleteRange(c); })};
   txn_ = {loop, Requester(s, &v1::KV::AsyncService::RequestTxn),
           OnClientPort<TxnCall>(config_, [this](TxnCall* c) { Txn(c); })};
+  scans_.Start();
   ArmCalls<PutCall>(&put_);
   ArmCalls<RangeCall>(&range_);
   ArmCalls<DeleteRangeCall>(&delete_range_);
@@ -208,10 +210,18 @@ void KvService::Range(RangeCall* call) {
     FillHeader(resp->mutable_header(), resp->header().revision());
     Answer(call, grpc::Status::OK);
   };
+  std::function<void(absl::Status)> serve = std::move(read);
+  if (!call->request().range_end().empty() || call->request().prefix()) {
+    // A scan: on the scan worker, not on the thread that runs Raft.
+    serve = [this, read = std::move(serve)](absl::Status barrier) {
+      std::function<void()> task = [read, barrier] { read(barrier); };
+      if (!scans_.Post(task)) task();  // shutting down: here
+    };
+  }
   if (call->request().consistency() == v1::SERIALIZABLE) {
-    read(absl::OkStatus());
+    serve(absl::OkStatus());
   } else {
-    node_->ReadBarrier(DeadlineMicros(*call->context()), std::move(read));
+    node_->ReadBarrier(DeadlineMicros(*call->context()), std::move(serve));
   }
 }
 

@@ -6,18 +6,21 @@
 //
 // A call that came in on the peer port (the node's one gRPC server listens
 // there too) is refused with FAILED_PRECONDITION naming the client address.
-// Every other request is validated first (INVALID_ARGUMENT naming the limit; nothing
-// is proposed). Writes and Txns become Commands proposed through the Node;
-// linearizable Ranges wait on Node::ReadBarrier, then read the state machine;
-// serializable Ranges read it at once. A non-leader answers requests that need
-// the leader with UNAVAILABLE "not leader" plus trailing metadata
-// raftkv-leader-bin / raftkv-leader-addr. absl codes map to gRPC codes one to
-// one, in ToGrpcStatus, the one place that does it.
+// Every other request is validated first (INVALID_ARGUMENT naming the limit;
+// nothing is proposed). Writes and Txns become Commands proposed through the
+// Node; linearizable Ranges wait on Node::ReadBarrier, then read the state
+// machine; serializable Ranges read it at once. A Range over more than one
+// key (a range_end or a prefix) is read on the ScanWorker (scan_worker.h),
+// so that a long scan does not hold up the loop's thread, which runs Raft
+// too; single-key reads are read where they are. A non-leader answers
+// requests that need the leader with UNAVAILABLE "not leader" plus trailing
+// metadata raftkv-leader-bin / raftkv-leader-addr. absl codes map to gRPC
+// codes one to one, in ToGrpcStatus, the one place that does it.
 // Calls answered from a node thread are finished through Answer, which
 // counts each in the thread's open ResponseBatch (its connection's socket
 // comes from ClientListener), so a batch's responses leave together.
 // Thread-safety: calls are served on the loop's thread; those that wait are
-// answered from node threads.
+// answered from node threads, and scans from the scan worker's.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -25,6 +28,7 @@
 #include "proto/kv.grpc.pb.h"
 #include "src/server/config.h"
 #include "src/server/node.h"
+#include "src/server/scan_worker.h"
 #include "src/server/unary_call.h"
 #include "src/storage/db.h"
 #include "src/transport/completion_loop.h"
@@ -45,9 +49,12 @@ class KvService {
       : config_(config), node_(node), kv_(kv) {}
 
   void Register(grpc::ServerBuilder* builder) { builder->RegisterService(&service_); }
-  // Arms every method's calls on loop; *this and *loop must outlive the
-  // server.
+  // Arms every method's calls on loop and starts the scan worker; *this and
+  // *loop must outlive the server.
   void Start(transport::CompletionLoop* loop);
+  // Answers the scans already taken; later ones run on the loop's thread.
+  // Before the server's Shutdown.
+  void StopScans() { scans_.Stop(); }
 
  private:
   using PutCall = UnaryCall<v1::PutRequest, v1::PutResponse>;
@@ -76,6 +83,7 @@ class KvService {
   RangeCall::Method range_;
   DeleteRangeCall::Method delete_range_;
   TxnCall::Method txn_;
+  ScanWorker scans_;
 };
 
 // raftkv.v1.Cluster.
