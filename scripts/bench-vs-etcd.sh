@@ -34,6 +34,10 @@
 #      p99 and server CPU seconds per 1,000 ops (all three processes, from
 #      /proc) for each store, and the ratios, each written so that > 1x means
 #      raftkv is better: ops raftkv/etcd, p99 etcd/raftkv, CPU etcd/raftkv.
+#      Each run's line and the table's footer also give the share of CPU
+#      time the VM's host took (steal, from /proc/stat); above 5% in any run
+#      it warns that the table is not a measurement (on this kind of VM such
+#      runs vary by up to 3x).
 #
 # Workloads (keys 16 B, uniform over 10,000 keys; values 256 B; 1 connection
 # for 1 client, else 4 per endpoint):
@@ -63,6 +67,8 @@ duration=10
 warmup=2
 key_space=10000
 json_file=""
+# Above this share of CPU stolen by the VM's host in any run, the table is flagged.
+kStealWarnPct=5
 build=1
 workloads=("${ALL_WORKLOADS[@]}")
 
@@ -315,10 +321,25 @@ median() {  # numbers... ("null" ignored) -> median or "-"
   awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}' <<<"$sorted"
 }
 
+# cpu_ticks: "steal total" of all CPUs since boot, from /proc/stat's "cpu"
+# line (user nice system idle iowait irq softirq steal ...; guest time is
+# already in user and nice).
+cpu_ticks() {
+  awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat
+}
+
+# steal_pct BEFORE AFTER: the share of CPU time the VM's host took (steal)
+# between two cpu_ticks readings, in percent.
+steal_pct() {
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    d = y[2] - x[2]; printf "%.0f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }'
+}
+
 run_one() {  # store workload round
-  local store=$1 w=$2 r=$3 out
+  local store=$1 w=$2 r=$3 out before steal
   out=$tmp/results/$w.$store.$r.json
   check_alive "$store"
+  before=$(cpu_ticks)
   # shellcheck disable=SC2046
   if ! kvbench "$store" $(workload_args "$w") --duration "$duration" --warmup "$warmup" \
     >"$out" 2>"$out.err"; then
@@ -326,14 +347,23 @@ run_one() {  # store workload round
     check_alive "$store"
     exit 1
   fi
+  steal=$(steal_pct "$before" "$(cpu_ticks)")
+  echo "$steal" >"$tmp/results/$w.$store.$r.steal"
   local errors
   errors=$(sed -nE 's/.*"errors":\{([^}]*)\}.*/\1/p' "$out")
   [[ -z $errors ]] || errors="  errors: $errors"
-  printf '  round %d  %-12s %-7s %9.0f ops/s  p50 %7.3f ms  p99 %7.3f ms  cpu/1k %s s%s\n' \
+  printf '  round %d  %-12s %-7s %9.0f ops/s  p50 %7.3f ms  p99 %7.3f ms  cpu/1k %s s  steal %2d%%%s\n' \
     "$r" "$w" "$store" "$(json_num "$out" ops_per_s)" \
     "$(awk "BEGIN{print $(json_num "$out" p50)/1000}")" \
     "$(awk "BEGIN{print $(json_num "$out" p99)/1000}")" \
-    "$(json_num "$out" cpu_s_per_1k_ops)" "$errors"
+    "$(json_num "$out" cpu_s_per_1k_ops)" "$steal" "$errors"
+}
+
+# Steal over every run: "median max" (percent).
+steal_summary() {
+  local all
+  mapfile -t all < <(cat "$tmp"/results/*.steal)
+  echo "$(median "${all[@]}") $(printf '%s\n' "${all[@]}" | sort -g | tail -n 1)"
 }
 
 prefill() {  # store
@@ -406,11 +436,20 @@ print_table() {
       "$(fmt_ratio "${med[$w.etcd.p99]}" "${med[$w.raftkv.p99]}")" \
       "$(fmt_ratio "${med[$w.etcd.cpu]}" "${med[$w.raftkv.cpu]}")"
   done
+  local steal_med steal_max
+  read -r steal_med steal_max <<<"$(steal_summary)"
+  echo
+  echo "CPU stolen by the VM's host (steal) during the runs: median ${steal_med}%, max ${steal_max}%."
+  if ((steal_max > kStealWarnPct)); then
+    echo "bench-vs-etcd: warning: the host took over ${kStealWarnPct}% of the CPU during some runs;" \
+      "such runs vary by up to 3x, so this table is not a measurement: rerun when the host is idle" >&2
+  fi
   if [[ -n $json_file ]]; then
     {
       printf '{"date":"%s","rounds":%d,"duration_s":%s,"warmup_s":%s,"key_space":%d,' \
         "$(date -u +%FT%TZ)" "$rounds" "$duration" "$warmup" "$key_space"
       printf '"machine":"%s",' "$(machine | tr '\n' ';' | sed 's/"/\\"/g')"
+      printf '"steal_pct":{"median":%s,"max":%s},' "$steal_med" "$steal_max"
       printf '"medians":['
       local first=1
       for w in "${workloads[@]}"; do
