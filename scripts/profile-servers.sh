@@ -3,11 +3,11 @@
 # three-node cluster (client ports 7401-7403, peer ports 7501-7503, data in a
 # temporary directory), writes every key once, runs kvbench, and while it runs
 # counts with `perf stat`, for the leader and one follower, per thread and per
-# operation: the system calls that mark a network event, a hand-off between
-# threads or a disk sync (epoll_wait, recvmsg, sendmsg, futex, fdatasync) and
-# the context switches. With --record DIR it also records a CPU profile of
-# both (perf record -g: DIR/leader.data, DIR/follower.data; read them with
-# `perf report -i DIR/leader.data --sort comm,sym`).
+# operation: CPU time (cpu_us, microseconds), the system calls that mark a
+# network event, a hand-off between threads or a disk sync (epoll_wait,
+# recvmsg, sendmsg, futex, fdatasync) and the context switches. With --record
+# DIR it also records a CPU profile of both (perf record -g: DIR/leader.data,
+# DIR/follower.data; read them with `perf report -i DIR/leader.data --sort comm,sym`).
 #
 # Usage: scripts/profile-servers.sh [--clients N] [--read-ratio R]
 #                                   [--duration S] [--record DIR]
@@ -65,7 +65,7 @@ leader_pid=$(cat "$data/node$node_of_port.pid")
 follower_pid=$(cat "$data"/node*.pid | grep -vx "$leader_pid" | head -1)
 
 events=syscalls:sys_enter_epoll_wait,syscalls:sys_enter_recvmsg,syscalls:sys_enter_sendmsg
-events+=,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync,sched:sched_switch
+events+=,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync,sched:sched_switch,task-clock
 "$kvbench" --endpoints "$endpoints" --clients "$clients" --connections 4 --duration "$duration" \
   --warmup 1 --read-ratio "$read_ratio" --quiet --json >"$data/bench.json" &
 bench=$!
@@ -98,26 +98,31 @@ for role in leader follower; do
       if (n == "<not") next
       count[thread, ev] += n; threads[thread] = 1; counted += n
     }
+    $3 == "msec" && $4 == "task-clock" {  # "<comm>-<tid>  <ms> msec task-clock ..."
+      thread = $1; sub(/-[0-9]+$/, "", thread)
+      n = $2; gsub(",", "", n)
+      count[thread, "cpu_us"] += n * 1000; threads[thread] = 1
+    }
     END {
       if (counted == 0) {
         print "profile-servers: perf counted nothing for the " role " (tracepoints need root, or kernel.perf_event_paranoid=-1)" > "/dev/stderr"
         exit 1
       }
-      split("epoll_wait recvmsg sendmsg futex fdatasync sched_switch", evs, " ")
+      split("cpu_us epoll_wait recvmsg sendmsg futex fdatasync sched_switch", evs, " ")
       printf "%-9s %-16s", role, "thread"
-      for (i = 1; i <= 6; i++) printf " %12s", evs[i]
+      for (i = 1; i <= 7; i++) printf " %12s", evs[i]
       printf "\n"
       for (t in threads) {
         line = sprintf("%-9s %-16s", "", t); any = 0
-        for (i = 1; i <= 6; i++) {
+        for (i = 1; i <= 7; i++) {
           v = count[t, evs[i]] / (ops * 5); total[i] += v
-          if (v >= 0.0005) any = 1
-          line = line sprintf(" %12.3f", v)
+          if (i > 1 && v >= 0.0005 || i == 1 && v >= 0.05) any = 1
+          line = line sprintf(i == 1 ? " %12.1f" : " %12.3f", v)
         }
         if (any) print line
       }
       printf "%-9s %-16s", "", "(all threads)"
-      for (i = 1; i <= 6; i++) printf " %12.3f", total[i]
+      for (i = 1; i <= 7; i++) printf(i == 1 ? " %12.1f" : " %12.3f", total[i])
       printf "\n"
     }' "$data/$role.stat"
 done
