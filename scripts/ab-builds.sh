@@ -28,6 +28,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib/bench-common.sh
+source "$repo/scripts/lib/bench-common.sh"
 rounds=8 duration=3 warmup=1 workloads=write-16,write-64,write-256,lin-read-64
 usage() {
   sed -n '15,24p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -62,16 +64,6 @@ kvbench=${dirs[0]}/bin/kvbench
 [[ -x $kvbench ]] || kvbench=$repo/build/bin/kvbench
 [[ -x $kvbench ]] || die "no kvbench in ${dirs[0]}/bin or build/bin; run scripts/build.sh"
 
-workload_args() {
-  case $1 in
-    write-1) echo "--clients 1 --connections 1" ;;
-    write-16 | write-64 | write-256) echo "--clients ${1#write-} --connections 4" ;;
-    lin-read-64) echo "--clients 64 --connections 4 --read-ratio 1 --consistency linearizable" ;;
-    ser-read-64) echo "--clients 64 --connections 4 --read-ratio 1 --consistency serializable" ;;
-    mix-64) echo "--clients 64 --connections 4 --read-ratio 0.9 --consistency linearizable" ;;
-    *) return 1 ;;
-  esac
-}
 IFS=, read -r -a wls <<<"$workloads"
 for w in "${wls[@]}"; do workload_args "$w" >/dev/null || die "unknown workload '$w'"; done
 
@@ -95,9 +87,7 @@ for i in "${!dirs[@]}"; do
     --connections 4 --quiet >/dev/null || die "prefill of ${dirs[$i]} failed"
 done
 
-cpu_ticks() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit }' /proc/stat; }
 letter() { local l=ABCDE; echo "${l:$1:1}"; }
-json_num() { sed -nE "s/.*\"$2\":(-?[0-9.e+]+|null).*/\1/p" "$1" | head -n 1; }
 
 echo "A = ${dirs[0]}"
 for ((i = 1; i < ${#dirs[@]}; i++)); do echo "$(letter "$i") = ${dirs[$i]}"; done
@@ -111,8 +101,7 @@ for ((r = 1; r <= rounds; r++)); do
       # shellcheck disable=SC2046
       "$kvbench" --endpoints "$(endpoints "$i")" --json --quiet --duration "$duration" \
         --warmup "$warmup" $(workload_args "$w") >"$out" || die "kvbench failed on ${dirs[$i]}, $w"
-      steal=$(awk -v a="$before" -v b="$(cpu_ticks)" 'BEGIN { split(a, x, " "); split(b, y, " ");
-        d = y[2] - x[2]; printf "%.0f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0) }')
+      steal=$(steal_pct "$before" "$(cpu_ticks)")
       printf 'round %d  %-12s %s  %8.0f ops/s  p99 %7.2f ms  cpu/1k %s s  steal %d%%\n' "$r" "$w" \
         "$(letter "$i")" "$(json_num "$out" ops_per_s)" \
         "$(awk -v v="$(json_num "$out" p99)" 'BEGIN { print v / 1000 }')" \
