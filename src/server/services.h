@@ -52,8 +52,8 @@ class KvService {
   // Arms every method's calls on loop and starts the scan worker; *this and
   // *loop must outlive the server.
   void Start(transport::CompletionLoop* loop);
-  // Answers the scans already taken; later ones run on the loop's thread.
-  // Before the server's Shutdown.
+  // Answers the scans already taken; a later one is read on the thread that
+  // would have handed it over. Call before the server's Shutdown.
   void StopScans() { scans_.Stop(); }
 
  private:
