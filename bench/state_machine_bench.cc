@@ -6,7 +6,10 @@
 // and the applied index go to RocksDB in one unsynced WriteBatch.
 //   BM_ApplyPut        from a decoded v1::Command (KvStateMachine::Apply);
 //   BM_ApplyPutEntry   from a raft::Entry holding the serialized Command
-//                      (ApplyEntry: parse + apply, the server's path).
+//                      (ApplyEntry: parse + apply).
+//   BM_ApplyBatch      `batch` such entries in one ApplyBatch (one
+//                      WriteBatch), as the apply thread merges what it finds
+//                      queued: the server's path under load.
 // Counters (per second of the applying thread's CPU time, so that other load
 // on the machine does not distort them; RocksDB's background flushes and
 // compactions are not included, the Time column is wall time):
@@ -16,6 +19,7 @@
 // Run: build/bin/state_machine_bench
 #include <benchmark/benchmark.h>
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -68,8 +72,9 @@ struct Fixture {
   }
 };
 
-void SetCounters(benchmark::State& state) {
-  const double n = static_cast<double>(state.iterations());
+// per_iteration: Puts applied per iteration.
+void SetCounters(benchmark::State& state, double per_iteration = 1) {
+  const double n = static_cast<double>(state.iterations()) * per_iteration;
   state.counters["ops/s"] = benchmark::Counter(n, benchmark::Counter::kIsRate);
   state.counters["bytes/s"] =
       benchmark::Counter(n * kValueBytes, benchmark::Counter::kIsRate, benchmark::Counter::kIs1024);
@@ -105,8 +110,32 @@ void BM_ApplyPutEntry(benchmark::State& state) {
   SetCounters(state);
 }
 
+void BM_ApplyBatch(benchmark::State& state) {
+  Fixture f;
+  const std::vector<v1::Command> puts = MakePuts(static_cast<uint64_t>(state.range(0)));
+  std::vector<raft::Payload> payloads;
+  for (const v1::Command& c : puts) payloads.emplace_back(c.SerializeAsString());
+  std::vector<raft::Entry> entries(static_cast<size_t>(state.range(1)));
+  const std::map<raft::Index, raft::ConfState> no_conf_changes;
+  raft::Index next = 1;
+  for (auto _ : state) {
+    for (raft::Entry& e : entries) {
+      e.term = 1;
+      e.index = next++;
+      e.data = payloads[e.index % kPrepared];
+    }
+    absl::StatusOr<std::vector<ApplyOutcome>> out = f.sm->ApplyBatch(entries, no_conf_changes);
+    if (!out.ok()) Die("apply", out.status());
+    for (const ApplyOutcome& o : *out) {
+      if (!o.status.ok()) Die("put", o.status);
+    }
+  }
+  SetCounters(state, static_cast<double>(entries.size()));
+}
+
 BENCHMARK(BM_ApplyPut)->ArgName("keys")->Arg(1000)->Arg(100000);
 BENCHMARK(BM_ApplyPutEntry)->ArgName("keys")->Arg(100000);
+BENCHMARK(BM_ApplyBatch)->ArgNames({"keys", "batch"})->ArgsProduct({{10000, 100000}, {16, 64}});
 
 }  // namespace
 }  // namespace raftkv::storage
