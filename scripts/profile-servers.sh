@@ -34,7 +34,10 @@ while (($#)); do
   esac
 done
 [[ $clients =~ ^[1-9][0-9]*$ ]] || { echo "profile-servers: --clients must be a positive integer, not '$clients'" >&2; exit 2; }
-[[ $duration =~ ^[0-9]+$ ]] && ((duration >= 8)) || { echo "profile-servers: --duration must be a whole number of seconds, at least 8 (got '$duration')" >&2; exit 2; }
+if ! [[ $duration =~ ^[0-9]+$ ]] || ((duration < 8)); then
+  echo "profile-servers: --duration must be a whole number of seconds, at least 8 (got '$duration')" >&2
+  exit 2
+fi
 command -v perf >/dev/null || { echo "profile-servers: perf is not installed (Debian: apt-get install linux-perf)" >&2; exit 1; }
 
 build_dir=${RAFTKV_BUILD_DIR:-build}
