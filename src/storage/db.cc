@@ -1,5 +1,6 @@
 #include "src/storage/db.h"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -242,7 +243,24 @@ absl::Status Db::Write(rocksdb::WriteBatch* batch, bool sync, absl::string_view 
   RAFTKV_CHECK_MSG(db_ != nullptr, "write to a closed Db");
   rocksdb::WriteOptions wo;
   wo.sync = sync;
-  return FromRocks(db_->Write(wo, batch), context);
+  RETURN_IF_ERROR(FromRocks(db_->Write(wo, batch), context));
+  if (fs_->TakeWalSwitchDue()) SwitchToTheSpareWal();
+  return absl::OkStatus();
+}
+
+void Db::SwitchToTheSpareWal() {
+  // A flush starts a new WAL (taking the spare) at once; the flush itself
+  // runs in the background. Atomic flush: every family flushes together.
+  rocksdb::FlushOptions flush;
+  flush.wait = false;
+  flush.allow_write_stall = true;
+  rocksdb::Status s = db_->Flush(flush, handles_);
+  if (!s.ok()) {
+    spdlog::warn(
+        "cannot switch {} to a zero-filled WAL: {}; its WAL keeps growing until the "
+        "next memtable flush",
+        dir_, s.ToString());
+  }
 }
 
 absl::Status Db::WriteUnlogged(rocksdb::WriteBatch* batch, absl::string_view context) {

@@ -30,7 +30,8 @@
 // write-ahead log and are synced. The WAL files come zero-filled from
 // PrezeroedWalFileSystem (prezeroed_wal_fs.h), so a sync overwrites and
 // writes no block-allocation metadata; its spare file ("raftkv-wal-spare", about one
-// memtable's size) lives in the data directory too. State-machine writes
+// memtable's size) lives in the data directory too. A WAL that grows (a new
+// database's first) is left, by a memtable flush, as soon as a spare is ready. State-machine writes
 // (kv, and the applied conf_state in raft_meta) skip the WAL
 // (WriteUnlogged): they reach the disk only when RocksDB flushes the
 // memtables, or at Close. After a crash the
@@ -122,6 +123,9 @@ class Db {
 
   Db() = default;
   absl::Status CheckIdentity(uint64_t cluster_id, uint64_t node_id);
+  // Makes RocksDB start a new WAL, which takes the spare that has just become
+  // ready (PrezeroedWalFileSystem::TakeWalSwitchDue); a failure only logs.
+  void SwitchToTheSpareWal();
 
   std::string dir_;
   uint64_t cluster_id_ = 0;

@@ -177,6 +177,8 @@ rocksdb::IOStatus PrezeroedWalFileSystem::NewWritableFile(
                      std::strerror(errno), fname);
       }
     }
+    newest_wal_grows_ = !prezeroed;
+    wal_switch_due_.store(false);
   }
   int flags = O_WRONLY | O_CLOEXEC | (prezeroed ? 0 : O_CREAT | O_TRUNC);
   int fd = ::open(fname.c_str(), flags, 0644);
@@ -234,6 +236,7 @@ void PrezeroedWalFileSystem::PrepareSpare() {
   }
   std::lock_guard<std::mutex> lock(mu_);
   spare_ready_ = err == 0;
+  if (spare_ready_ && newest_wal_grows_) wal_switch_due_.store(true);
   preparing_ = false;
   prepared_.notify_all();
 }

@@ -22,6 +22,11 @@
 // empty file that grows. A background thread prepares the next spare once
 // the current WAL holds prepare_after_bytes(), so a database that stays small
 // never writes one. A spare left by an earlier run is used if it is whole.
+// When a spare becomes ready while the newest WAL is one that grows (a new
+// database's first WAL, or one made while no spare was ready), TakeWalSwitchDue()
+// says so, once: the Db then switches RocksDB to a new WAL (a memtable flush),
+// which takes the spare, instead of growing the old one until its memtable
+// fills (on a new database, for tens of MB of writes).
 //
 // The trade, measured (interleaved A/B against the plain RocksDB WAL):
 // write-1 +6.5% ops/s with p99 1.45 -> 1.26 ms, write-16 +5%, write-64 and
@@ -41,6 +46,7 @@
 // guarded by a mutex and prepared by at most one thread at a time.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -81,6 +87,12 @@ class PrezeroedWalFileSystem : public rocksdb::FileSystemWrapper {
   void PrepareSpareSoon();
   // Waits until no spare is being prepared; true if one is ready (tests).
   bool WaitForSpare();
+  // True, once, when a spare became ready while the newest WAL grows; then
+  // the caller should make RocksDB start a new WAL. Cheap: one atomic load
+  // when there is nothing to do.
+  bool TakeWalSwitchDue() {
+    return wal_switch_due_.load(std::memory_order_relaxed) && wal_switch_due_.exchange(false);
+  }
 
  private:
   // Zero-fills and syncs the spare; runs on preparer_.
@@ -96,7 +108,10 @@ class PrezeroedWalFileSystem : public rocksdb::FileSystemWrapper {
   bool spare_ready_ = false;        // guarded by mu_: kSpareName is whole
   bool preparing_ = false;          // guarded by mu_
   bool adopted_leftovers_ = false;  // guarded by mu_
-  std::thread preparer_;            // joined before the next start and at destruction
+  bool newest_wal_grows_ = false;   // guarded by mu_: it was not made from a spare
+  // Set when a spare is ready while newest_wal_grows_; cleared by a new WAL.
+  std::atomic<bool> wal_switch_due_{false};
+  std::thread preparer_;  // joined before the next start and at destruction
 };
 
 }  // namespace raftkv::storage

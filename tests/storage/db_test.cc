@@ -1,8 +1,13 @@
 // Tests of Db: opening, identity checks and the errors an operator can cause.
 #include "src/storage/db.h"
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -127,6 +132,51 @@ TEST(DbTest, GetAndWrite) {
   auto got = (*db)->Get((*db)->sessions(), "k", "test");
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->value_or(""), "v");
+}
+
+// The WAL files in dir and their sizes.
+std::vector<std::pair<std::string, uint64_t>> Wals(const std::string& dir) {
+  std::vector<std::pair<std::string, uint64_t>> wals;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() == ".log") wals.emplace_back(e.path().filename(), e.file_size());
+  }
+  return wals;
+}
+
+TEST(DbTest, ANewDatabaseLeavesItsGrowingWalOnceASpareIsReady) {
+  TempDir tmp;
+  DbOptions options;
+  options.write_buffer_bytes = 1 << 20;  // a zero-filled WAL is 1.25 MiB
+  constexpr uint64_t kPrezeroedBytes = (1 << 20) * 5 / 4;
+  auto db = Db::Open(tmp.path(), 1, 1, options);
+  ASSERT_TRUE(db.ok()) << db.status();
+  ASSERT_EQ(Wals(tmp.path()).size(), 1u);
+  EXPECT_LT(Wals(tmp.path())[0].second, kPrezeroedBytes) << "a new database's first WAL grows";
+
+  // The spare is asked for once the WAL holds 1/8 of a zero-filled one; the
+  // switch must come long before the 1 MiB memtable fills (~3,000 writes).
+  const std::string value(300, 'v');
+  int writes = 0;
+  bool switched = false;
+  for (; writes < 1500 && !switched; ++writes) {
+    rocksdb::WriteBatch batch;
+    batch.Put((*db)->raft_log(), "entry-" + std::to_string(writes), value);
+    ASSERT_TRUE((*db)->Write(&batch, /*sync=*/true, "test").ok());
+    for (const auto& [name, size] : Wals(tmp.path())) switched |= size == kPrezeroedBytes;
+    if (writes > 500) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_TRUE(switched) << "no zero-filled WAL after " << writes
+                        << " writes: " << ::testing::PrintToString(Wals(tmp.path()));
+
+  // Nothing written is lost across the switch.
+  ASSERT_TRUE((*db)->Close().ok());
+  auto back = Db::Open(tmp.path(), 1, 1, options);
+  ASSERT_TRUE(back.ok()) << back.status();
+  for (int i = 0; i < writes; ++i) {
+    auto got = (*back)->Get((*back)->raft_log(), "entry-" + std::to_string(i), "test");
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->value_or(""), value) << "entry-" << i;
+  }
 }
 
 }  // namespace
