@@ -3,7 +3,9 @@
 # three-node cluster (client ports 7401-7403, peer ports 7501-7503, data in a
 # temporary directory), writes every key once, runs kvbench, and while it runs
 # counts with `perf stat`, for the leader and one follower, per thread and per
-# operation: CPU time (cpu_us, microseconds), the system calls that mark a
+# operation: CPU time (cpu_us, microseconds), time runnable but waiting for a
+# core (rq_wait_us, from /proc/<pid>/task/<tid>/schedstat: on this 2-core
+# machine the servers and kvbench queue for the CPUs), the system calls that mark a
 # network event, a hand-off between threads or a disk sync (epoll_wait,
 # recvmsg, sendmsg, futex, fdatasync) and the context switches. With --record
 # DIR it also records a CPU profile of both (perf record -g: DIR/leader.data,
@@ -73,6 +75,20 @@ events+=,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync,sched:sched_switc
   --warmup 1 --read-ratio "$read_ratio" --quiet --json >"$data/bench.json" &
 bench=$!
 sleep 3
+# schedstat_snapshot PID: "<comm>-<tid> <tid> <ns waited on a run queue>" per thread.
+schedstat_snapshot() {
+  local t
+  for t in /proc/"$1"/task/*; do
+    [[ -r $t/schedstat ]] || continue
+    echo "$(tr ' ' _ <"$t/comm")-${t##*/} ${t##*/} $(cut -d' ' -f2 "$t/schedstat")"
+  done
+}
+for role in leader follower; do
+  pid=$leader_pid
+  [[ $role == follower ]] && pid=$follower_pid
+  schedstat_snapshot "$pid" >"$data/$role.sched0"
+done
+sched_start_ns=$(date +%s%N)
 pids=()
 for role in leader follower; do
   pid=$leader_pid
@@ -86,6 +102,16 @@ for role in leader follower; do
   fi
 done
 wait "${pids[@]}"
+# The snapshots span perf's 5 s and its start and stop: scaled to 5 s.
+sched_scale=$(awk -v ns=$(($(date +%s%N) - sched_start_ns)) 'BEGIN { print 5e9 / ns }')
+for role in leader follower; do
+  pid=$leader_pid
+  [[ $role == follower ]] && pid=$follower_pid
+  # Appended to perf's output as "<comm>-<tid> <us> rqwait" lines.
+  schedstat_snapshot "$pid" | awk -v scale="$sched_scale" 'NR == FNR { before[$2] = $3; next }
+    ($2 in before) { printf "%s %.1f rqwait\n", $1, ($3 - before[$2]) / 1000 * scale }' \
+    "$data/$role.sched0" - >>"$data/$role.stat"
+done
 wait "$bench"
 
 ops_per_s=$(grep -o '"ops_per_s": *[0-9.]*' "$data/bench.json" | grep -o '[0-9.]*$')
@@ -101,6 +127,10 @@ for role in leader follower; do
       if (n == "<not") next
       count[thread, ev] += n; threads[thread] = 1; counted += n
     }
+    $3 == "rqwait" {  # "<comm>-<tid>  <us> rqwait" (schedstat, above)
+      thread = $1; sub(/-[0-9]+$/, "", thread)
+      count[thread, "rq_wait_us"] += $2; threads[thread] = 1
+    }
     $3 == "msec" && $4 == "task-clock" {  # "<comm>-<tid>  <ms> msec task-clock ..."
       thread = $1; sub(/-[0-9]+$/, "", thread)
       n = $2; gsub(",", "", n)
@@ -111,21 +141,21 @@ for role in leader follower; do
         print "profile-servers: perf counted nothing for the " role " (tracepoints need root, or kernel.perf_event_paranoid=-1)" > "/dev/stderr"
         exit 1
       }
-      split("cpu_us epoll_wait recvmsg sendmsg futex fdatasync sched_switch", evs, " ")
+      n = split("cpu_us rq_wait_us epoll_wait recvmsg sendmsg futex fdatasync sched_switch", evs, " ")
       printf "%-9s %-16s", role, "thread"
-      for (i = 1; i <= 7; i++) printf " %12s", evs[i]
+      for (i = 1; i <= n; i++) printf " %12s", evs[i]
       printf "\n"
       for (t in threads) {
         line = sprintf("%-9s %-16s", "", t); any = 0
-        for (i = 1; i <= 7; i++) {
+        for (i = 1; i <= n; i++) {
           v = count[t, evs[i]] / (ops * 5); total[i] += v
-          if (i > 1 && v >= 0.0005 || i == 1 && v >= 0.05) any = 1
-          line = line sprintf(i == 1 ? " %12.1f" : " %12.3f", v)
+          if (i > 2 && v >= 0.0005 || i <= 2 && v >= 0.05) any = 1
+          line = line sprintf(i <= 2 ? " %12.1f" : " %12.3f", v)
         }
         if (any) print line
       }
       printf "%-9s %-16s", "", "(all threads)"
-      for (i = 1; i <= 7; i++) printf(i == 1 ? " %12.1f" : " %12.3f", total[i])
+      for (i = 1; i <= n; i++) printf(i <= 2 ? " %12.1f" : " %12.3f", total[i])
       printf "\n"
     }' "$data/$role.stat"
 done
