@@ -75,6 +75,7 @@ events+=,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync,sched:sched_switc
   --warmup 1 --read-ratio "$read_ratio" --quiet --json >"$data/bench.json" &
 bench=$!
 sleep 3
+pid_of() { if [[ $1 == leader ]]; then echo "$leader_pid"; else echo "$follower_pid"; fi; }
 # schedstat_snapshot PID: "<comm>-<tid> <tid> <ns waited on a run queue>" per thread.
 schedstat_snapshot() {
   local t
@@ -84,15 +85,13 @@ schedstat_snapshot() {
   done
 }
 for role in leader follower; do
-  pid=$leader_pid
-  [[ $role == follower ]] && pid=$follower_pid
+  pid=$(pid_of "$role")
   schedstat_snapshot "$pid" >"$data/$role.sched0"
 done
 sched_start_ns=$(date +%s%N)
 pids=()
 for role in leader follower; do
-  pid=$leader_pid
-  [[ $role == follower ]] && pid=$follower_pid
+  pid=$(pid_of "$role")
   perf stat -e "$events" --per-thread -p "$pid" -o "$data/$role.stat" -- sleep 5 &
   pids+=($!)
   if [[ -n $record ]]; then
@@ -105,8 +104,7 @@ wait "${pids[@]}"
 # The snapshots span perf's 5 s and its start and stop: scaled to 5 s.
 sched_scale=$(awk -v ns=$(($(date +%s%N) - sched_start_ns)) 'BEGIN { print 5e9 / ns }')
 for role in leader follower; do
-  pid=$leader_pid
-  [[ $role == follower ]] && pid=$follower_pid
+  pid=$(pid_of "$role")
   # Appended to perf's output as "<comm>-<tid> <us> rqwait" lines.
   schedstat_snapshot "$pid" | awk -v scale="$sched_scale" 'NR == FNR { before[$2] = $3; next }
     ($2 in before) { printf "%s %.1f rqwait\n", $1, ($3 - before[$2]) / 1000 * scale }' \
