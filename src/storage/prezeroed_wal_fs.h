@@ -15,25 +15,29 @@
 // under the point-in-time WAL recovery the Db uses.
 //
 // How: a spare file (kSpareName in the data directory), zero-filled to
-// file_bytes at idle I/O priority and synced, then renamed from kSpareName +
-// ".tmp", so that a spare under its final name is always whole. A new WAL
+// file_bytes at idle I/O priority through the page cache (each chunk written
+// back at once) and synced, then renamed from kSpareName + ".tmp", so that a
+// spare under its final name is always whole. Its zeros stay in the page
+// cache: a write that starts inside a page the cache lacks makes the kernel
+// read that block from the disk first, inside the log's write (zeros written
+// with O_DIRECT cost one synchronous disk read per 4 KiB of log). A new WAL
 // takes the spare by renaming it (RocksDB syncs the directory before the
 // first synced write to a new WAL); with no spare ready it is an ordinary
 // empty file that grows. A background thread prepares the next spare once
 // the current WAL holds prepare_after_bytes(), so a database that stays small
-// never writes one. A spare left by an earlier run is used if it is whole.
+// never writes one. A spare left by an earlier run is used if it is whole
+// (and read into the cache ahead of the writes).
 // When a spare becomes ready while the newest WAL is one that grows (a new
 // database's first WAL, or one made while no spare was ready), TakeWalSwitchDue()
 // says so, once: the Db then switches RocksDB to a new WAL (a memtable flush),
 // which takes the spare, instead of growing the old one until its memtable
 // fills (on a new database, for tens of MB of writes).
 //
-// The trade, measured (interleaved A/B against the plain RocksDB WAL):
-// write-1 +6.5% ops/s with p99 1.45 -> 1.26 ms, write-16 +5%, write-64 and
-// write-256 unchanged in ops/s, but write-64's p99 +13-20%, cause not found
-// (the leader's rounds are no smaller; writing spares that are never used
-// alone gave +10%). Writing a spare costs about one memtable's size of disk
-// writes per WAL (40 MB with the default 32 MB memtables).
+// The trade: writing a spare costs about one memtable's size of disk writes
+// per WAL (40 MB with the default 32 MB memtables) and as much page cache.
+// Measured against the plain RocksDB WAL (interleaved A/B, when the spare
+// still bypassed the cache): write-1 +6.5% ops/s with p99 1.45 -> 1.26 ms,
+// write-16 +5%; write-64's p99 rose 13-20%, which was those disk reads.
 //
 // Invariants:
 //   a WAL file's bytes past what RocksDB wrote are zeros, never records of an
