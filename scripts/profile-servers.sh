@@ -5,7 +5,9 @@
 # counts with `perf stat`, for the leader and one follower, per thread and per
 # operation: CPU time (cpu_us, microseconds), time runnable but waiting for a
 # core (rq_wait_us, from /proc/<pid>/task/<tid>/schedstat: on this 2-core
-# machine the servers and kvbench queue for the CPUs), the system calls that mark a
+# machine the servers and kvbench queue for the CPUs), bytes read from the
+# disk (disk_read_b, from /proc/<pid>/task/<tid>/io: a write path that reads
+# is waiting for the disk twice), the system calls that mark a
 # network event, a hand-off between threads or a disk sync (epoll_wait,
 # recvmsg, sendmsg, futex, fdatasync) and the context switches. With --record
 # DIR it also records a CPU profile of both (perf record -g: DIR/leader.data,
@@ -76,17 +78,19 @@ events+=,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync,sched:sched_switc
 bench=$!
 sleep 3
 pid_of() { if [[ $1 == leader ]]; then echo "$leader_pid"; else echo "$follower_pid"; fi; }
-# schedstat_snapshot PID: "<comm>-<tid> <tid> <ns waited on a run queue>" per thread.
-schedstat_snapshot() {
+# thread_snapshot PID: per thread, "<comm>-<tid> <tid> <ns waited on a run
+# queue> <bytes read from the disk>".
+thread_snapshot() {
   local t
   for t in /proc/"$1"/task/*; do
-    [[ -r $t/schedstat ]] || continue
-    echo "$(tr ' ' _ <"$t/comm")-${t##*/} ${t##*/} $(cut -d' ' -f2 "$t/schedstat")"
+    [[ -r $t/schedstat && -r $t/io ]] || continue
+    echo "$(tr ' ' _ <"$t/comm")-${t##*/} ${t##*/} $(cut -d' ' -f2 "$t/schedstat")" \
+      "$(awk '$1 == "read_bytes:" { print $2 }' "$t/io")"
   done
 }
 for role in leader follower; do
   pid=$(pid_of "$role")
-  schedstat_snapshot "$pid" >"$data/$role.sched0"
+  thread_snapshot "$pid" >"$data/$role.sched0"
 done
 sched_start_ns=$(date +%s%N)
 pids=()
@@ -105,9 +109,14 @@ wait "${pids[@]}"
 sched_scale=$(awk -v ns=$(($(date +%s%N) - sched_start_ns)) 'BEGIN { print 5e9 / ns }')
 for role in leader follower; do
   pid=$(pid_of "$role")
-  # Appended to perf's output as "<comm>-<tid> <us> rqwait" lines.
-  schedstat_snapshot "$pid" | awk -v scale="$sched_scale" 'NR == FNR { before[$2] = $3; next }
-    ($2 in before) { printf "%s %.1f rqwait\n", $1, ($3 - before[$2]) / 1000 * scale }' \
+  # Appended to perf's output as "<comm>-<tid> <us> rqwait" and
+  # "<comm>-<tid> <bytes> diskread" lines.
+  thread_snapshot "$pid" | awk -v scale="$sched_scale" '
+    NR == FNR { waited[$2] = $3; read[$2] = $4; next }
+    ($2 in waited) {
+      printf "%s %.1f rqwait\n", $1, ($3 - waited[$2]) / 1000 * scale
+      printf "%s %.1f diskread\n", $1, ($4 - read[$2]) * scale
+    }' \
     "$data/$role.sched0" - >>"$data/$role.stat"
 done
 wait "$bench"
@@ -129,6 +138,10 @@ for role in leader follower; do
       thread = $1; sub(/-[0-9]+$/, "", thread)
       count[thread, "rq_wait_us"] += $2; threads[thread] = 1
     }
+    $3 == "diskread" {  # "<comm>-<tid>  <bytes> diskread" (/proc io, above)
+      thread = $1; sub(/-[0-9]+$/, "", thread)
+      count[thread, "disk_read_b"] += $2; threads[thread] = 1
+    }
     $3 == "msec" && $4 == "task-clock" {  # "<comm>-<tid>  <ms> msec task-clock ..."
       thread = $1; sub(/-[0-9]+$/, "", thread)
       n = $2; gsub(",", "", n)
@@ -139,7 +152,7 @@ for role in leader follower; do
         print "profile-servers: perf counted nothing for the " role " (tracepoints need root, or kernel.perf_event_paranoid=-1)" > "/dev/stderr"
         exit 1
       }
-      n = split("cpu_us rq_wait_us epoll_wait recvmsg sendmsg futex fdatasync sched_switch", evs, " ")
+      n = split("cpu_us rq_wait_us disk_read_b epoll_wait recvmsg sendmsg futex fdatasync sched_switch", evs, " ")
       printf "%-9s %-16s", role, "thread"
       for (i = 1; i <= n; i++) printf " %12s", evs[i]
       printf "\n"
@@ -147,13 +160,13 @@ for role in leader follower; do
         line = sprintf("%-9s %-16s", "", t); any = 0
         for (i = 1; i <= n; i++) {
           v = count[t, evs[i]] / (ops * 5); total[i] += v
-          if (i > 2 && v >= 0.0005 || i <= 2 && v >= 0.05) any = 1
-          line = line sprintf(i <= 2 ? " %12.1f" : " %12.3f", v)
+          if (i > 3 && v >= 0.0005 || i <= 3 && v >= 0.05) any = 1
+          line = line sprintf(i <= 3 ? " %12.1f" : " %12.3f", v)
         }
         if (any) print line
       }
       printf "%-9s %-16s", "", "(all threads)"
-      for (i = 1; i <= n; i++) printf(i <= 2 ? " %12.1f" : " %12.3f", total[i])
+      for (i = 1; i <= n; i++) printf(i <= 3 ? " %12.1f" : " %12.3f", total[i])
       printf "\n"
     }' "$data/$role.stat"
 done
