@@ -221,14 +221,16 @@ void PrezeroedWalFileSystem::PrepareSpare() {
     err = errno;
   } else {
     const std::string zeros(kChunkBytes, '\0');
-    for (uint64_t off = 0; off < file_bytes_ && err == 0; off += kChunkBytes) {
+    for (uint64_t off = 0; off < file_bytes_; off += kChunkBytes) {
       err = PwriteAll(fd, zeros.data(), kChunkBytes, off);
-      if (err == 0 && ::sync_file_range(fd, static_cast<off_t>(off), kChunkBytes,
-                                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
-                                            SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
-        err = errno;
-      }
-      if (err == 0) std::this_thread::sleep_for(kChunkPause);
+      if (err != 0) break;
+      // Only says when the zeros go to the disk; the fdatasync below is what
+      // makes them durable and reports a failure (some file systems refuse
+      // sync_file_range, and then write-back takes the zeros later).
+      (void)::sync_file_range(
+          fd, static_cast<off_t>(off), kChunkBytes,
+          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      std::this_thread::sleep_for(kChunkPause);
     }
     // Commits the file's size and blocks.
     if (err == 0 && ::fdatasync(fd) != 0) err = errno;
