@@ -68,6 +68,7 @@ Raft::Raft(const Config& c, const LogStorage& storage)
       read_only_option_(c.read_only_option),
       disable_proposal_forwarding_(c.disable_proposal_forwarding),
       defer_commit_broadcast_(c.defer_commit_broadcast),
+      report_leader_log_durable_(c.report_leader_log_durable),
       max_msg_size_(c.max_size_per_msg),
       max_uncommitted_size_(c.max_uncommitted_entries_size),
       rng_(c.seed ^ (c.id * 0x9e3779b97f4a7c15ULL)) {}
@@ -319,9 +320,35 @@ bool Raft::AppendEntries(std::vector<Entry>& es) {
   }
   if (!IncreaseUncommittedSize(es)) return false;
   li = log_.Append(es);
+  // With report_leader_log_durable the leader's copy counts when the caller
+  // reports it on disk (LeaderLogDurable), not now.
+#ifndef RAFTKV_FAULT_LEADER_COUNTS_UNSYNCED
+  if (report_leader_log_durable_) return true;
+#endif
+  // (PLANTED FAULT in test builds with RAFTKV_FAULT_LEADER_COUNTS_UNSYNCED:
+  // the leader counts its copy at append even when it is written unsynced.)
   if (Progress* self = trk_.Get(id_)) self->MaybeUpdate(li);
   MaybeCommit();
   return true;
+}
+
+void Raft::LeaderLogDurable(Term term, Index index) {
+  // In its own term a leader's log only grows, so "up to index" still names
+  // the entries that were written; in any other term it may not.
+  if (!report_leader_log_durable_ || state_ != StateRole::kLeader || term != term_) return;
+  Progress* self = trk_.Get(id_);
+  if (self == nullptr || !self->MaybeUpdate(std::min(index, log_.LastIndex()))) return;
+  if (MaybeCommit()) OnCommitAdvanced();
+}
+
+void Raft::OnCommitAdvanced() {
+  ReleasePendingReadIndexMessages();
+  if (defer_commit_broadcast_) {
+    // Followers learn it from the next append or from BroadcastCommit.
+    commit_unbroadcast_ = true;
+  } else {
+    BroadcastAppend();
+  }
 }
 
 bool Raft::MaybeCommit() {
@@ -577,15 +604,10 @@ absl::Status Raft::StepLeader(Message& m) {
         pr->inflights.FreeLE(m.index);
       }
       if (MaybeCommit()) {
-        ReleasePendingReadIndexMessages();
-        if (defer_commit_broadcast_) {
-          // Followers learn it from the next append (below, or the next
-          // proposal's) or from BroadcastCommit.
-          commit_unbroadcast_ = true;
-          if (was_paused) SendAppend(m.from);
-        } else {
-          BroadcastAppend();
-        }
+        OnCommitAdvanced();
+        // Under defer_commit_broadcast a paused follower still needs its
+        // append now (it carries the new commit too).
+        if (defer_commit_broadcast_ && was_paused) SendAppend(m.from);
       } else if (was_paused) {
         SendAppend(m.from);
       }

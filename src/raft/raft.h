@@ -11,7 +11,9 @@
 //   a leader never commits an entry of an older term by counting replicas
 //   (RaftLog::MaybeCommit checks the term);
 //   a leader counts its own log as matched only for entries the caller will
-//   have persisted before the next Step (see raw_node.h's Ready order);
+//   have persisted before the next Step (see raw_node.h's Ready order), or,
+//   with Config::report_leader_log_durable, only for entries the caller
+//   reported durable in this leader's term;
 //   pending_conf_index_ > applied blocks a second conf change.
 // Thread-safety: none.
 #pragma once
@@ -48,6 +50,8 @@ class Raft {
   // See Config::defer_commit_broadcast.
   bool HasUnbroadcastCommit() const { return commit_unbroadcast_ && state_ == StateRole::kLeader; }
   void BroadcastCommit();
+  // See RawNode::ReportLeaderLogDurable.
+  void LeaderLogDurable(Term term, Index index);
   // Acknowledges what a Ready handed out.
   void Advance(const ReadyCursor& c);
 
@@ -97,6 +101,9 @@ class Raft {
 
   bool AppendEntries(std::vector<Entry>& es);
   bool MaybeCommit();
+  // After the commit index advanced: releases held reads and tells the
+  // followers (at once, or with the next append under defer_commit_broadcast).
+  void OnCommitAdvanced();
   bool CommittedEntryInCurrentTerm() const;
   void HandleAppendEntries(const Message& m);
   void HandleHeartbeat(const Message& m);
@@ -150,6 +157,7 @@ class Raft {
   const ReadOnlyOption read_only_option_;
   const bool disable_proposal_forwarding_;
   const bool defer_commit_broadcast_;
+  const bool report_leader_log_durable_;
   const uint64_t max_msg_size_;
   const uint64_t max_uncommitted_size_;
   Rng rng_;

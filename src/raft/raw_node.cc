@@ -108,6 +108,10 @@ void RawNode::ReportSnapshot(NodeId id, bool failed) {
   (void)raft_->Step(std::move(m));
 }
 
+void RawNode::ReportLeaderLogDurable(Term term, Index index) {
+  raft_->LeaderLogDurable(term, index);
+}
+
 bool RawNode::HasUnbroadcastCommit() const { return raft_->HasUnbroadcastCommit(); }
 
 void RawNode::BroadcastCommit() { raft_->BroadcastCommit(); }

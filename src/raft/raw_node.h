@@ -7,7 +7,10 @@
 //   1. Persist snapshot (if any), entries and hard_state in one durable write.
 //      (Messages of a leader may be sent while this write is in flight; all
 //      other messages only after it completes: a vote or an append response
-//      promises that the state is on disk.)
+//      promises that the state is on disk. With
+//      Config::report_leader_log_durable, a leader whose term and vote are
+//      already durable may write its entries without a sync and report them
+//      durable later; see ReportLeaderLogDurable.)
 //   2. Send messages.
 //   3. Apply committed_entries, in order (they may be handed to another thread;
 //      the core counts them as applied once Advance() is called).
@@ -75,6 +78,14 @@ struct Config {
   // does that when no proposal came for a short while). Halves the messages
   // of a steady write load; followers learn commits a little later.
   bool defer_commit_broadcast = false;
+  // A leader does not count its own copy of an entry when it appends it, but
+  // when the caller reports that copy durable with
+  // RawNode::ReportLeaderLogDurable (dissertation 10.2.1: the leader writes its
+  // log in parallel with replicating it). The caller may then write a
+  // leader's entries without a sync and sync them on another thread; commit
+  // still needs a majority of durable copies, the leader's or not. Followers
+  // and candidates are unaffected: their writes stay synchronous (step 1).
+  bool report_leader_log_durable = false;
   uint64_t seed = 0;  // seeds the randomized election timeout
 
   // InvalidArgument naming the offending field.
@@ -155,6 +166,11 @@ class RawNode {
   void TransferLeader(NodeId transferee);
   void ReportUnreachable(NodeId id);
   void ReportSnapshot(NodeId id, bool failed);
+  // With Config::report_leader_log_durable: every entry up to index that this
+  // node wrote as leader of term is on disk. Counts the leader's own copy (and
+  // may commit). Ignored unless this node is still the leader of term: a
+  // report from an earlier term is stale (that term's log may have changed).
+  void ReportLeaderLogDurable(Term term, Index index);
   // With Config::defer_commit_broadcast: true while this leader's commit index
   // is ahead of what it last broadcast; BroadcastCommit then sends it (an
   // append, empty if need be, to every follower not paused). No-ops otherwise.

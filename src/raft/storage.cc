@@ -23,6 +23,15 @@ bool IsSnapshotTemporarilyUnavailable(const absl::Status& s) {
 
 MemoryStorage::MemoryStorage() : ents_(1) {}
 
+std::unique_ptr<MemoryStorage> MemoryStorage::Clone() const {
+  auto copy = std::make_unique<MemoryStorage>();
+  std::lock_guard<std::mutex> lock(mu_);
+  copy->hard_state_ = hard_state_;
+  copy->snapshot_ = snapshot_;
+  copy->ents_ = ents_;
+  return copy;
+}
+
 void MemoryStorage::Bootstrap(const ConfState& cs) {
   std::lock_guard<std::mutex> lock(mu_);
   snapshot_.metadata.conf_state = cs;

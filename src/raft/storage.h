@@ -16,6 +16,7 @@
 // one thread while the core reads from another.
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <vector>
 
@@ -78,6 +79,9 @@ class MemoryStorage final : public LogStorage {
   absl::StatusOr<Snapshot> CreateSnapshot(Index i, const ConfState* cs, Payload data);
   // Discards entries before index compact_index (which stays as the dummy).
   absl::Status Compact(Index compact_index);
+  // A copy of everything stored (for simulators that model a crash losing
+  // writes made since the last sync).
+  std::unique_ptr<MemoryStorage> Clone() const;
 
  private:
   Index FirstIndexLocked() const { return ents_[0].index + 1; }

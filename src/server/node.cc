@@ -81,6 +81,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Create(const ServerConfig& config,
   // Followers refuse client writes themselves; never forward proposals.
   rc.disable_proposal_forwarding = true;
   rc.defer_commit_broadcast = true;
+  // A leader's own log writes are synced by the log syncer, off the loop.
+  rc.report_leader_log_durable = true;
   rc.seed = static_cast<uint64_t>(NowMicros()) ^ config.id;
   ASSIGN_OR_RETURN(std::unique_ptr<raft::RawNode> raw, raft::RawNode::Create(rc));
   return std::unique_ptr<Node>(new Node(config, log, kv, transport, std::move(raw)));
@@ -104,6 +106,17 @@ void Node::Start(transport::CompletionLoop* loop) {
   loop_ = loop;
   next_tick_us_ = NowMicros() + int64_t{config_.tick_ms} * 1000;
   apply_thread_ = std::thread([this] { RunApply(); });
+  log_syncer_ = std::make_unique<LogSyncer>(
+      [this] { return config_.unsafe_test_no_fsync ? absl::OkStatus() : log_->Sync(); },
+      [this](raft::Term term, raft::Index index) {
+        {
+          std::lock_guard<std::mutex> lock(inbox_mu_);
+          if (!inbox_durable_ || index > inbox_durable_->second || term != inbox_durable_->first) {
+            inbox_durable_ = std::make_pair(term, index);
+          }
+        }
+        WakeLoop();
+      });
   loop_->SetDriver(this);
 }
 
@@ -115,6 +128,7 @@ void Node::Stop() {
   }
   // From here no round runs, so the loop's state is this thread's.
   if (loop_ != nullptr) loop_->DetachDriver();
+  if (log_syncer_ != nullptr) log_syncer_->Stop();
   {
     std::lock_guard<std::mutex> lock(apply_mu_);
     apply_stopping_ = true;
@@ -237,7 +251,7 @@ int64_t Node::NextRoundAtUs() {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     if (stopping_) return std::numeric_limits<int64_t>::max();
     if (!inbox_messages_.empty() || !inbox_proposals_.empty() || !inbox_reads_.empty() ||
-        !inbox_unreachable_.empty()) {
+        !inbox_unreachable_.empty() || inbox_durable_.has_value()) {
       return 0;
     }
   }
@@ -253,6 +267,7 @@ void Node::RunRound() {
   std::vector<PendingProposal> proposals;
   std::vector<PendingRead> reads;
   std::vector<raft::NodeId> unreachable;
+  std::optional<std::pair<raft::Term, raft::Index>> durable;
   {
     std::lock_guard<std::mutex> lock(inbox_mu_);
     if (stopping_) return;
@@ -260,7 +275,9 @@ void Node::RunRound() {
     proposals.swap(inbox_proposals_);
     reads.swap(inbox_reads_);
     unreachable.swap(inbox_unreachable_);
+    durable.swap(inbox_durable_);
   }
+  if (durable) raw_->ReportLeaderLogDurable(durable->first, durable->second);
   for (raft::Message& m : messages) {
     absl::Status st = raw_->Step(std::move(m));
     if (!st.ok()) spdlog::debug("step: {}", st.ToString());
@@ -346,8 +363,9 @@ void Node::HandleReady() {
                  soft_state_.lead, raw_->CurrentTerm());
   }
   // A leader whose term and vote are already on disk may send its appends
-  // before its own write completes: followers' answers are stepped only after
-  // this write is done, so nothing counts the leader's copy early.
+  // before its own write completes: the core counts the leader's copy only
+  // when the log syncer reports it durable (below), whatever answers the
+  // followers send meanwhile.
   bool term_vote_durable =
       rd.hard_state.IsEmpty() || (rd.hard_state.term == persisted_hard_state_.term &&
                                   rd.hard_state.vote == persisted_hard_state_.vote);
@@ -359,12 +377,26 @@ void Node::HandleReady() {
     // streamed yet; the log is never compacted, so no leader sends one.
     RAFTKV_CHECK_MSG(false, "received a snapshot, but snapshot install is not implemented");
   }
+  // The last entry of a leader write synced here: counted once the Ready is
+  // done (0: none).
+  raft::Index synced_here = 0;
   if (!rd.entries.empty() || !rd.hard_state.IsEmpty()) {
-    bool sync = rd.must_sync && !config_.unsafe_test_no_fsync;
+    // Such a leader also need not wait for its write: the log syncer makes it
+    // durable, and only then does the core count the leader's copy
+    // (raft::Config::report_leader_log_durable). A new term or vote is
+    // always synced here, before anything that depends on it is sent.
+    bool leader_write = send_early && !rd.entries.empty();
+    bool sync_later = leader_write && EarlierWritesInFlight(rd.entries.size());
+    bool sync = rd.must_sync && !sync_later && !config_.unsafe_test_no_fsync;
     absl::Status st = log_->Save(rd.hard_state, rd.entries, sync);
     // A replica that cannot persist its log must not vote or acknowledge.
     RAFTKV_CHECK_MSG(st.ok(), absl::StrCat("writing the Raft log failed: ", st.ToString()));
     if (!rd.hard_state.IsEmpty()) persisted_hard_state_ = rd.hard_state;
+    if (sync_later) {
+      log_syncer_->Request(raw_->CurrentTerm(), rd.entries.back().index);
+    } else if (leader_write) {
+      synced_here = rd.entries.back().index;
+    }
   }
   if (!send_early && !rd.messages.empty()) transport_->Send(std::move(rd.messages));
 
@@ -400,7 +432,13 @@ void Node::HandleReady() {
     EnqueueApply(std::move(task));
   }
   raw_->Advance();
+  if (synced_here != 0) raw_->ReportLeaderLogDurable(raw_->CurrentTerm(), synced_here);
   PublishInfo();
+}
+
+bool Node::EarlierWritesInFlight(size_t ready_entries) {
+  std::lock_guard<std::mutex> lock(waiters_mu_);
+  return waiters_.size() > ready_entries;
 }
 
 void Node::PublishInfo() {

@@ -16,7 +16,8 @@
 // Node loop, each round:
 //   1. take everything queued since the last round (by the services and the
 //      transport's handlers, on the loop's thread): peer messages, proposals,
-//      linearizable-read requests (bounded queues; a full queue refuses);
+//      linearizable-read requests (bounded queues; a full queue refuses), and
+//      the log syncer's newest durable report;
 //   2. step the messages; propose all queued commands as ONE batch; register
 //      ONE ReadIndex for all queued reads (its heartbeat goes to the voters
 //      that complete a quorum with the leader; a round unanswered for
@@ -24,10 +25,15 @@
 //      and so on up to the heartbeat interval); tick if a tick is due; a leader
 //      whose commit index advanced and that sent no append since (which would
 //      have carried it) for kCommitBroadcastDelayUs broadcasts it;
-//   3. handle every Ready: a leader sends its messages first, while its own
-//      log write is in flight (safe: acknowledgements are stepped only after
-//      this round's write completes); persist entries + hard state in one
-//      synced batch (group commit); everyone else sends after the write;
+//   3. handle every Ready: a leader sends its messages first, then writes
+//      its entries + hard state in one batch WITHOUT a sync and asks the log
+//      syncer (log_syncer.h, a thread of its own) to sync it; the core counts
+//      the leader's copy only when the syncer reports it durable (stepped at
+//      the start of a later round), so commit still needs a majority of
+//      synced copies, and the loop goes on taking proposals and answers
+//      meanwhile (dissertation 10.2.1). Everyone else (and a leader whose
+//      term or vote changed) persists in one synced batch (group commit) and
+//      sends after the write;
 //      hand committed entries to the apply thread; serve answered read
 //      indexes at once when already applied, else hand them over too;
 //      Advance.
@@ -65,14 +71,17 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "proto/kv.pb.h"
 #include "src/raft/raw_node.h"
 #include "src/server/config.h"
+#include "src/server/log_syncer.h"
 #include "src/storage/kv_state_machine.h"
 #include "src/storage/raft_log_store.h"
 #include "src/transport/completion_loop.h"
@@ -181,6 +190,11 @@ class Node final : public transport::CompletionLoop::Driver {
   void WakeLoop();
   void ProposeQueued(std::vector<PendingProposal> proposals);
   void HandleReady();
+  // True when client writes other than a Ready's ready_entries wait for
+  // their commit: then a leader's sync goes to the log syncer, so the loop
+  // can step their acknowledgements meanwhile; with none, the loop would
+  // only wait, and syncs inline (one thread hand-off less per write).
+  bool EarlierWritesInFlight(size_t ready_entries);
   void PublishInfo();
   void ExpireReadRounds(int64_t now_us, bool fail_all, const char* why);
   // When the next resend of a pending read round is due (0: none is).
@@ -219,6 +233,8 @@ class Node final : public transport::CompletionLoop::Driver {
   std::vector<PendingProposal> inbox_proposals_;
   std::vector<PendingRead> inbox_reads_;
   std::vector<raft::NodeId> inbox_unreachable_;
+  // The newest (term, index) the log syncer reported durable, not yet stepped.
+  std::optional<std::pair<raft::Term, raft::Index>> inbox_durable_;
   bool stopping_ = false;
 
   // Node loop state.
@@ -261,6 +277,8 @@ class Node final : public transport::CompletionLoop::Driver {
   std::atomic<raft::Term> term_{0};
 
   std::thread apply_thread_;
+  // Syncs a leader's log writes off the loop (log_syncer.h); set by Start.
+  std::unique_ptr<LogSyncer> log_syncer_;
 };
 
 }  // namespace raftkv::server

@@ -248,6 +248,11 @@ absl::Status Db::Write(rocksdb::WriteBatch* batch, bool sync, absl::string_view 
   return absl::OkStatus();
 }
 
+absl::Status Db::SyncWal() {
+  RAFTKV_CHECK_MSG(db_ != nullptr, "sync of a closed Db");
+  return FromRocks(db_->SyncWAL(), "syncing the write-ahead log");
+}
+
 void Db::SwitchToTheSpareWal() {
   // A flush starts a new WAL (taking the spare) at once; the flush itself
   // runs in the background. Atomic flush: every family flushes together.

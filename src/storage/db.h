@@ -27,7 +27,11 @@
 // changes goes in one WriteBatch, so a crash leaves either all or none of it.
 //
 // Durability: Raft log writes (raft_log, raft_meta) go through RocksDB's
-// write-ahead log and are synced. The WAL files come zero-filled from
+// write-ahead log and are synced (a leader's entries by a later SyncWal, so
+// the state machine may apply an entry before the leader's own copy of it is
+// synced: RocksDB syncs every closed WAL before a flush writes its tables,
+// in atomic flushes too, so a flushed state never runs ahead of the log
+// after a crash). The WAL files come zero-filled from
 // PrezeroedWalFileSystem (prezeroed_wal_fs.h), so a sync overwrites and
 // writes no block-allocation metadata; its spare file ("raftkv-wal-spare", about one
 // memtable's size) lives in the data directory too. A WAL that grows (a new
@@ -106,6 +110,9 @@ class Db {
   // Applies batch atomically through the WAL; sync makes it durable before
   // returning.
   absl::Status Write(rocksdb::WriteBatch* batch, bool sync, absl::string_view context);
+  // Makes every Write that returned before this call durable, synced or not
+  // (RocksDB SyncWAL). Safe while other threads write.
+  absl::Status SyncWal();
   // Applies batch atomically without the WAL: it is durable only after the
   // next flush (or Close), and a crash before then loses it whole, with every
   // unlogged batch after it. For state the Raft log can rebuild, only.

@@ -320,6 +320,9 @@ absl::Status RaftLogStore::Save(const raft::HardState& hs, const std::vector<raf
   return absl::OkStatus();
 }
 
+// Not under mu_: the node loop goes on saving while the WAL syncs.
+absl::Status RaftLogStore::Sync() { return db_->SyncWal(); }
+
 absl::StatusOr<raft::Snapshot> RaftLogStore::CreateSnapshot(Index i, const raft::ConfState* cs) {
   std::lock_guard<std::mutex> lock(mu_);
   if (i <= snapshot_.index) {

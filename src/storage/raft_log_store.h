@@ -2,8 +2,9 @@
 // (column families raft_log and raft_meta of a Db; format in db.h).
 //
 // It is the core's LogStorage (read side) plus the writers the node loop calls
-// while handling a Ready: Save (entries + hard state in one synced WriteBatch:
-// one fsync per Ready, i.e. group commit), and for snapshots and log
+// while handling a Ready: Save (entries + hard state in one WriteBatch,
+// synced: one fsync per Ready, i.e. group commit; or, for a leader, unsynced
+// and made durable by a later Sync on the log syncer's thread), and for snapshots and log
 // compaction CreateSnapshot, ApplySnapshot and Compact. It behaves exactly like
 // raft::MemoryStorage, so the core's tests of one describe the other.
 //
@@ -75,6 +76,10 @@ class RaftLogStore final : public raft::LogStorage {
   // default, and what Raft requires) the batch is on disk when this returns.
   absl::Status Save(const raft::HardState& hs, const std::vector<raft::Entry>& entries,
                     bool sync = true);
+  // Makes every Save that returned before this call durable (those saved
+  // without sync: a leader's, see server/log_syncer.h). May run on another
+  // thread while the node loop saves.
+  absl::Status Sync();
 
   // Records a snapshot at index i (FirstIndex()-1 <= i <= LastIndex()) with
   // membership *cs (or the latest recorded one if cs is null). Returns its

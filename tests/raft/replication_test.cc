@@ -209,6 +209,72 @@ TEST(ReplicationTest, DeferredCommitRidesOnTheNextAppendOrBroadcastCommit) {
   EXPECT_EQ(empty_appends, 2);
 }
 
+// ---- Config::report_leader_log_durable -----------------------------------------
+
+void ReportDurable(Config& c) { c.report_leader_log_durable = true; }
+
+TEST(ReplicationTest, ReportedLeaderCountsItsCopyOnlyWhenReportedDurable) {
+  Network net({1, 2, 3}, ReportDurable);
+  net.Elect(1);  // the two followers commit the no-op without the leader's copy
+  ASSERT_EQ(net.node(1).commit(), 1u);
+  net.Isolate(3);
+  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
+  net.Stabilize();
+  // Leader and node 2 hold entry 2, but only node 2's copy is known durable.
+  ASSERT_EQ(net.node(2).LastIndex(), 2u);
+  EXPECT_EQ(net.node(1).commit(), 1u) << "the leader counted its own copy before it was durable";
+
+  net.raw(1).ReportLeaderLogDurable(net.node(1).term() - 1, 2);  // an earlier term's: stale
+  net.Stabilize();
+  EXPECT_EQ(net.node(1).commit(), 1u) << "a report from an earlier term was counted";
+
+  net.raw(1).ReportLeaderLogDurable(net.node(1).term(), 2);
+  net.Stabilize();
+  EXPECT_EQ(net.node(1).commit(), 2u);
+  EXPECT_EQ(Datas(net.node(1).applied), std::vector<std::string>{"x"});
+  // A report past the log counts only the log (no phantom entries).
+  net.raw(1).ReportLeaderLogDurable(net.node(1).term(), 100);
+  EXPECT_EQ(net.raw(1).GetStatus().progress.at(1).match, 2u);
+}
+
+TEST(ReplicationTest, ReportedSingleVoterCommitsOnlyWhenReportedDurable) {
+  Network net({1}, ReportDurable);
+  RAFT_ASSERT_OK(net.raw(1).Campaign());
+  net.Stabilize();
+  ASSERT_EQ(net.node(1).role(), StateRole::kLeader);
+  EXPECT_EQ(net.node(1).commit(), 0u);
+  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
+  net.Stabilize();
+  EXPECT_EQ(net.node(1).commit(), 0u);
+  net.raw(1).ReportLeaderLogDurable(net.node(1).term(), 1);  // the no-op only
+  net.Stabilize();
+  EXPECT_EQ(net.node(1).commit(), 1u);
+  net.raw(1).ReportLeaderLogDurable(net.node(1).term(), 2);
+  net.Stabilize();
+  EXPECT_EQ(net.node(1).commit(), 2u);
+  EXPECT_EQ(Datas(net.node(1).applied), std::vector<std::string>{"x"});
+}
+
+TEST(ReplicationTest, ReportIsIgnoredByAFollowerAndWithoutTheOption) {
+  Network net({1, 2, 3});  // the default: the copy counts at append
+  net.Elect(1);
+  net.Isolate(2);
+  net.Isolate(3);
+  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
+  net.Stabilize();
+  net.raw(1).ReportLeaderLogDurable(net.node(1).term(), 2);
+  EXPECT_EQ(net.raw(1).GetStatus().progress.at(1).match, 2u);  // from the append
+  EXPECT_EQ(net.node(1).commit(), 1u);
+
+  Network rep({1, 2, 3}, ReportDurable);
+  rep.Elect(1);
+  const Index follower_commit = rep.node(2).commit();
+  rep.raw(2).ReportLeaderLogDurable(rep.node(2).term(), 5);
+  rep.Stabilize();
+  EXPECT_EQ(rep.node(2).commit(), follower_commit);
+  EXPECT_EQ(rep.node(2).role(), StateRole::kFollower);
+}
+
 TEST(ReplicationTest, HeartbeatCarriesCommit) {
   NodeSetup s = Voters({1, 2, 3});
   s.entries = {MakeEntry(1, 1), MakeEntry(2, 1, "b"), MakeEntry(3, 1, "c")};

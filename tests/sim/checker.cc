@@ -118,6 +118,18 @@ void InvariantChecker::OnPersistEntries(NodeId id, const MemoryStorage& storage,
   }
 }
 
+void InvariantChecker::OnUnsyncedWritesLost(NodeId id, const HardState& hs) {
+  auto it = persisted_.find(id);
+  if (it == persisted_.end()) return;
+  HardState& old = it->second.hs;
+  if (hs.term != old.term || hs.vote != old.vote) {
+    Fail("durability", absl::StrCat("node ", id, " lost a term or vote it had synced: ",
+                                    raft::Describe(old), " -> ", raft::Describe(hs)));
+    return;
+  }
+  old.commit = hs.commit;
+}
+
 void InvariantChecker::OnPersistHardState(NodeId id, const MemoryStorage& storage,
                                           const HardState& hs) {
   auto [it, inserted] = persisted_.emplace(id, PersistedMarks{});

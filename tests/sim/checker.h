@@ -23,6 +23,9 @@
 //     persisted term; the persisted vote may not change within a term).
 //   read-index: a ReadIndex answer must be >= the highest commit index known
 //     anywhere when the request was made (linearizable reads).
+//   durable-commit (reported by the simulator, which knows what part of each
+//     storage is synced): an entry a leader applies is on a majority's disk.
+//   durability: a crash that loses unsynced writes never loses a term or vote.
 //
 // Invariant: once failed() is true the first violation is kept; later reports
 // are ignored. Thread-safety: none; owned by one simulator.
@@ -56,6 +59,11 @@ class InvariantChecker {
   // After a Ready's entries were appended to `storage`.
   void OnPersistEntries(raft::NodeId id, const raft::MemoryStorage& storage,
                         const std::vector<raft::Entry>& entries);
+  // A crash lost node `id`'s unsynced writes (a leader's, with
+  // report_leader_log_durable): its persisted state is back to `hs`, whose
+  // term and vote must be the same (they are always synced); its commit may
+  // be lower.
+  void OnUnsyncedWritesLost(raft::NodeId id, const raft::HardState& hs);
   // After a Ready's hard state was persisted.
   void OnPersistHardState(raft::NodeId id, const raft::MemoryStorage& storage,
                           const raft::HardState& hs);

@@ -92,6 +92,11 @@ struct Profile {
   // Leaders defer commit-only appends; each tick broadcasts what is pending
   // (the server's timer, in sim time).
   bool defer_commit_broadcast = false;
+  // raft::Config::report_leader_log_durable: a leader's entries are written
+  // unsynced (a crash loses them) and reported durable by a later sync step,
+  // as the server's log syncer does.
+  bool report_leader_durable = false;
+  double w_sync = 2;
   uint64_t max_size_per_msg = 1 << 20;
   int max_inflight = 256;
   NetworkFaults net;
@@ -204,7 +209,12 @@ struct SimNode {
   // Durable: survives crashes.
   std::unique_ptr<raft::MemoryStorage> storage;
   bool decommissioned = false;  // removed from the cluster and shut down for good
+  // The durable part of storage while a leader's unsynced writes are in it
+  // (null: everything is synced); a crash goes back to it.
+  std::unique_ptr<raft::MemoryStorage> synced;
   // Volatile: lost on a crash.
+  // The newest unsynced leader write (term, last index), to report once synced.
+  std::optional<std::pair<Term, Index>> unsynced;
   std::unique_ptr<RawNode> raw;  // null while crashed
   uint64_t incarnation = 0;
   StateMachine sm;
@@ -233,6 +243,11 @@ class Simulator {
     nodes_count_ = opts_.nodes != 0 ? opts_.nodes : (seed % 2 == 1 ? 3 : 5);
     if (opts_.scenario != Scenario::kRandom) nodes_count_ = 5;
     p_ = DrawProfile(opts_.scenario, nodes_count_, rng_);
+    // From the seed, not rng_, so the profiles of earlier seeds are unchanged.
+    const uint64_t durable_draw = Mix(seed ^ 0xd17ab1e);
+    p_.report_leader_durable = (durable_draw & 1) != 0;
+    // Rare syncs leave a leader's writes unsynced for long (crashes lose them).
+    p_.w_sync = (durable_draw >> 1) % 2 == 0 ? 0.2 : 2;
     if (p_.w_conf_change == 0) p_.max_extra_nodes = 0;
     liveness_rounds_ = opts_.liveness_rounds > 0 ? opts_.liveness_rounds : 50 * p_.election_tick;
   }
@@ -261,6 +276,10 @@ class Simulator {
   void Tick(SimNode& n);
   void Deliver();
   void HandleReady(SimNode& n, bool crash_after_persist);
+  // The node's pending unsynced writes become durable and are reported.
+  void Sync(SimNode& n);
+  // Every synced write (and a snapshot) makes earlier unsynced ones durable.
+  void MarkAllSynced(SimNode& n) { n.synced.reset(); }
   void Propose(SimNode& n, const std::string& data);
   void RequestRead(SimNode& n);
   void TransferLeader();
@@ -277,6 +296,7 @@ class Simulator {
   void Apply(SimNode& n, const Entry& e);
   void OnConfChangeApplied(SimNode& n, const Entry& e, const ConfChange& cc, const ConfState& cs);
   void AfterInput(SimNode& n);
+  void CheckCommitDurableOnMajority(SimNode& n, Index c);
 
   // Heal phase.
   void Heal();
@@ -286,6 +306,7 @@ class Simulator {
   // Helpers.
   std::vector<SimNode*> AliveNodes();
   std::vector<SimNode*> NodesWithReady();
+  std::vector<SimNode*> NodesWithUnsynced();
   SimNode* CurrentLeader();
   SimNode* RandomOf(const std::vector<SimNode*>& v) {
     return v.empty() ? nullptr : v[rng_.Uniform(v.size())];
@@ -364,7 +385,8 @@ void Simulator::Bootstrap() {
         " pre_vote ", p_.pre_vote, " check_quorum ", p_.check_quorum, " defer_commit ",
         p_.defer_commit_broadcast, " max_msg ", p_.max_size_per_msg, " inflight ", p_.max_inflight,
         " drop ", p_.net.drop, " dup ", p_.net.duplicate, " delay<=", p_.net.max_delay, " reorder ",
-        p_.net.reorder, " snapshots ", p_.w_snapshot > 0, " conf_changes ", p_.w_conf_change > 0);
+        p_.net.reorder, " snapshots ", p_.w_snapshot > 0, " conf_changes ", p_.w_conf_change > 0,
+        " report_durable ", p_.report_leader_durable, " w_sync ", p_.w_sync);
   });
   net_.set_faults(p_.net);
   for (NodeId id : initial_conf_.voters) {
@@ -390,6 +412,7 @@ void Simulator::StartNode(SimNode& n) {
   c.pre_vote = p_.pre_vote;
   c.disable_proposal_forwarding = p_.disable_forwarding;
   c.defer_commit_broadcast = p_.defer_commit_broadcast;
+  c.report_leader_log_durable = p_.report_leader_durable;
   c.seed = rng_.Next();
   auto raw = RawNode::Create(c);
   if (!raw.ok()) {
@@ -416,6 +439,15 @@ void Simulator::StartNode(SimNode& n) {
 
 void Simulator::Crash(SimNode& n, const char* why) {
   n.raw.reset();
+  n.unsynced.reset();
+  if (n.synced != nullptr) {
+    n.storage = std::move(n.synced);
+    chk_.OnUnsyncedWritesLost(n.id, n.storage->GetInitialState()->hard_state);
+    Trace([&] {
+      return absl::StrCat("node ", n.id, " loses its unsynced writes: last index ",
+                          *n.storage->LastIndex());
+    });
+  }
   chk_.OnCrash(n.id);
   ++stats_.crashes;
   Trace([&] { return absl::StrCat("CRASH node ", n.id, " (", why, ")"); });
@@ -474,6 +506,7 @@ void Simulator::ChaosStep() {
     kRestart,
     kPartition,
     kHeal,
+    kSync,
     kNumActions
   };
   std::vector<SimNode*> alive = AliveNodes();
@@ -495,6 +528,8 @@ void Simulator::ChaosStep() {
   w[kRestart] = any_crashed ? p_.w_restart : 0;
   w[kPartition] = net_.Partitioned() ? 0 : p_.w_partition;
   w[kHeal] = net_.Partitioned() ? p_.w_heal : 0;
+  std::vector<SimNode*> unsynced = NodesWithUnsynced();
+  w[kSync] = unsynced.empty() ? 0 : p_.w_sync;
   double total = 0;
   for (double x : w) total += x;
   if (total == 0) {
@@ -542,6 +577,9 @@ void Simulator::ChaosStep() {
       break;
     case kHeal:
       HealSome();
+      break;
+    case kSync:
+      Sync(*RandomOf(unsynced));
       break;
   }
 }
@@ -617,8 +655,22 @@ void Simulator::HandleReady(SimNode& n, bool crash_after_persist) {
     return s;
   });
 
-  // 1. Persist snapshot, entries and hard state: one atomic durable write.
+  // 1. Persist snapshot, entries and hard state: one atomic durable write,
+  // or, for a leader whose term and vote are unchanged, an unsynced one
+  // (report_leader_log_durable) that a crash loses until a Sync step.
   raft::MemoryStorage& st = *n.storage;
+  const StateRole role = n.raw->GetSoftState().role;
+  const raft::HardState before = st.GetInitialState()->hard_state;
+  const bool unsynced_write = p_.report_leader_durable && role == StateRole::kLeader &&
+                              !rd.entries.empty() && rd.snapshot.IsEmpty() &&
+                              (rd.hard_state.IsEmpty() || (rd.hard_state.term == before.term &&
+                                                           rd.hard_state.vote == before.vote));
+  if (unsynced_write) {
+    if (n.synced == nullptr) n.synced = st.Clone();
+    n.unsynced = std::make_pair(n.raw->GetStatus().hard_state.term, rd.entries.back().index);
+  } else if (!rd.entries.empty() || !rd.hard_state.IsEmpty() || !rd.snapshot.IsEmpty()) {
+    MarkAllSynced(n);
+  }
   if (!rd.snapshot.IsEmpty()) {
     absl::Status s = st.ApplySnapshot(rd.snapshot);
     if (!s.ok()) {
@@ -641,6 +693,10 @@ void Simulator::HandleReady(SimNode& n, bool crash_after_persist) {
   if (!rd.hard_state.IsEmpty()) {
     st.SetHardState(rd.hard_state);
     chk_.OnPersistHardState(n.id, st, rd.hard_state);
+  }
+  if (role == StateRole::kLeader && !rd.committed_entries.empty()) {
+    CheckCommitDurableOnMajority(n, rd.committed_entries.back().index);
+    if (failed()) return;
   }
   if (crash_after_persist) {
     Crash(n, "after persisting its Ready, before sending or applying");
@@ -758,6 +814,34 @@ void Simulator::OnConfChangeApplied(SimNode& n, const Entry& e, const ConfChange
   if (!member && cc.type == ConfChangeType::kRemoveNode) to_decommission_.push_back(cc.node_id);
 }
 
+// A leader applying (and so acknowledging) entry c: it must be on the disk
+// (the synced part of storage) of a majority of the leader's voters.
+void Simulator::CheckCommitDurableOnMajority(SimNode& n, Index c) {
+  const raft::NodeStatus st = n.raw->GetStatus();
+  if (c > *n.storage->LastIndex()) {
+    chk_.Fail("durable-commit",
+              absl::StrCat("leader ", n.id, " applies index ", c, " past its own log"));
+    return;
+  }
+  absl::StatusOr<Term> want = n.storage->TermAt(c);
+  if (!want.ok()) return;  // compacted: below a snapshot, durable everywhere it is
+  size_t durable = 0;
+  for (NodeId v : st.conf_state.voters) {
+    auto it = nodes_.find(v);
+    if (it == nodes_.end()) continue;
+    const raft::MemoryStorage& disk =
+        it->second.synced != nullptr ? *it->second.synced : *it->second.storage;
+    if (c > *disk.LastIndex()) continue;
+    absl::StatusOr<Term> t = disk.TermAt(c);
+    if (t.ok() ? *t == *want : *disk.FirstIndex() > c) ++durable;
+  }
+  if (durable < st.conf_state.voters.size() / 2 + 1) {
+    chk_.Fail("durable-commit",
+              absl::StrCat("leader ", n.id, " applies index ", c, " (term ", *want, ") while only ",
+                           durable, " of ", st.conf_state.voters.size(), " voters had it on disk"));
+  }
+}
+
 void Simulator::AfterInput(SimNode& n) {
   raft::NodeStatus st = n.raw->GetStatus();
   bool nemesis = false;
@@ -814,6 +898,8 @@ void Simulator::TakeSnapshot(SimNode& n) {
   raft::MemoryStorage& st = *n.storage;
   Index snap_index = st.GetSnapshot()->metadata.index;
   if (n.sm.applied <= snap_index) return;
+  // A snapshot is a synced write: what was written before it is durable too.
+  MarkAllSynced(n);
   Index old_first = *st.FirstIndex();
   ConfState cs = n.raw->GetStatus().conf_state;
   auto snap = st.CreateSnapshot(n.sm.applied, &cs, Payload(n.sm.Encode()));
@@ -1124,8 +1210,11 @@ bool Simulator::DrainWork() {
     if (failed()) return false;
     std::vector<SimNode*> ready = NodesWithReady();
     bool due = net_.HasDue(now_);
-    if (ready.empty() && !due) return true;
-    if (!ready.empty() && (!due || rng_.Chance(0.5))) {
+    std::vector<SimNode*> unsynced = NodesWithUnsynced();
+    if (ready.empty() && !due && unsynced.empty()) return true;
+    if (!unsynced.empty() && ((ready.empty() && !due) || rng_.Chance(0.3))) {
+      Sync(*RandomOf(unsynced));
+    } else if (!ready.empty() && (!due || rng_.Chance(0.5))) {
       HandleReady(*RandomOf(ready), false);
     } else {
       Deliver();
@@ -1172,6 +1261,26 @@ std::vector<SimNode*> Simulator::AliveNodes() {
     if (n.alive()) v.push_back(&n);
   }
   return v;
+}
+
+std::vector<SimNode*> Simulator::NodesWithUnsynced() {
+  std::vector<SimNode*> v;
+  for (auto& [id, n] : nodes_) {
+    if (n.alive() && (n.unsynced.has_value() || n.synced != nullptr)) v.push_back(&n);
+  }
+  return v;
+}
+
+void Simulator::Sync(SimNode& n) {
+  MarkAllSynced(n);
+  if (!n.unsynced) return;
+  auto [term, index] = *n.unsynced;
+  n.unsynced.reset();
+  Trace([&] {
+    return absl::StrCat("sync node ", n.id, ": durable up to ", index, " of term ", term);
+  });
+  n.raw->ReportLeaderLogDurable(term, index);
+  AfterInput(n);
 }
 
 std::vector<SimNode*> Simulator::NodesWithReady() {

@@ -22,7 +22,12 @@
 // Persistence model: a node persists when it handles its Ready (snapshot,
 // entries and hard state go to its MemoryStorage in one atomic step, then
 // messages are sent, committed entries applied, Advance called). A crash drops
-// the RawNode and everything not yet persisted. The state machine is volatile:
+// the RawNode and everything not yet persisted. In half the seeds (drawn from
+// the seed alone) the nodes run with Config::report_leader_log_durable, as
+// the server does: a leader's batch with an unchanged term and vote is
+// written unsynced, a crash goes back to the last synced storage, and a sync
+// step (an action of its own, frequent or rare by seed) makes it durable and
+// reports it to the core. The state machine is volatile:
 // after a restart it is rebuilt from the storage's snapshot, so the new RawNode
 // gets Config::applied = snapshot index and re-applies the committed tail
 // (including conf changes) from the log. This keeps the membership seen by the

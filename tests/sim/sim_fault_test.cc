@@ -23,7 +23,7 @@ constexpr uint64_t kMaxSeeds = 200;
 const std::set<std::string> kSafetyInvariants = {
     "election-safety",  "log-matching",      "leader-completeness", "state-machine-safety",
     "monotonic-commit", "monotonic-applied", "vote-stability",      "read-index",
-    "apply-order",      "snapshot"};
+    "apply-order",      "snapshot",          "durable-commit",      "durability"};
 
 void ExpectFound(const SimOptions& opts) {
   for (uint64_t seed = 1; seed <= kMaxSeeds; ++seed) {
@@ -52,7 +52,14 @@ SimOptions Options(Scenario scenario) {
 // figure8 scenario in 198 seeds (first at seed 1) and by the adversarial one in
 // only 1; vote_ignores_log by adversarial in 144 (first at seed 1), by figure8
 // in 44, and even by the random scenario in 34.
+#if defined(RAFTKV_SIM_FAULT_LEADER_COUNTS_UNSYNCED)
+// A leader that counts its unsynced copy (report_leader_log_durable, half the
+// seeds) commits entries only a minority has on disk: the random scenario's
+// durable-commit check finds it within a few dozen seeds (first at seed 12).
+TEST(PlantedFault, RandomScenarioFindsIt) { ExpectFound(Options(Scenario::kRandom)); }
+#else
 TEST(PlantedFault, Figure8ScenarioFindsIt) { ExpectFound(Options(Scenario::kFigure8)); }
+#endif
 
 #if defined(RAFTKV_SIM_FAULT_VOTE_IGNORES_LOG)
 TEST(PlantedFault, AdversarialScenarioFindsIt) { ExpectFound(Options(Scenario::kAdversarial)); }
