@@ -1,5 +1,7 @@
 #include "src/server/log_syncer.h"
 
+#include <pthread.h>
+
 #include "absl/strings/str_cat.h"
 #include "src/common/status_macros.h"
 
@@ -31,6 +33,7 @@ void LogSyncer::Stop() {
 }
 
 void LogSyncer::Run() {
+  pthread_setname_np(pthread_self(), "raft-sync");
   while (true) {
     std::pair<raft::Term, raft::Index> target;
     {
