@@ -73,7 +73,8 @@ follower_pid=$(cat "$data"/node*.pid | grep -vx "$leader_pid" | head -1)
 
 events=syscalls:sys_enter_epoll_wait,syscalls:sys_enter_recvmsg,syscalls:sys_enter_sendmsg
 events+=,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync,sched:sched_switch,task-clock
-"$kvbench" --endpoints "$endpoints" --clients "$clients" --connections 4 --duration "$duration" \
+connections=$((clients < 4 ? clients : 4))  # kvbench refuses idle connections
+"$kvbench" --endpoints "$endpoints" --clients "$clients" --connections "$connections" --duration "$duration" \
   --warmup 1 --read-ratio "$read_ratio" --quiet --json >"$data/bench.json" &
 bench=$!
 sleep 3

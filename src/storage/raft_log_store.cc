@@ -94,8 +94,9 @@ const std::string& LogKeyMax() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RaftLogStore>> RaftLogStore::Open(Db* db) {
-  auto store = std::unique_ptr<RaftLogStore>(new RaftLogStore(db));
+absl::StatusOr<std::unique_ptr<RaftLogStore>> RaftLogStore::Open(Db* db,
+                                                                 uint64_t tail_cache_bytes) {
+  auto store = std::unique_ptr<RaftLogStore>(new RaftLogStore(db, tail_cache_bytes));
   RETURN_IF_ERROR(store->Recover());
   return store;
 }
@@ -186,6 +187,17 @@ absl::StatusOr<std::vector<raft::Entry>> RaftLogStore::Entries(Index lo, Index h
                    absl::StrCat("entries [", lo, ",", hi, ") past last ", last_index_));
   std::vector<raft::Entry> out;
   if (lo >= hi) return out;
+  if (!tail_.empty() && lo >= tail_.front().index) {
+    // hi <= LastIndex()+1, and the tail ends at LastIndex().
+    uint64_t bytes = 0;
+    for (auto it = tail_.begin() + (lo - tail_.front().index); it != tail_.end() && it->index < hi;
+         ++it) {
+      bytes += it->ByteSize();
+      if (!out.empty() && bytes > max_bytes) break;
+      out.push_back(*it);
+    }
+    return out;
+  }
   std::string upper = LogKey(hi);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
@@ -270,6 +282,34 @@ absl::Status RaftLogStore::Bootstrap(const raft::ConfState& cs) {
   return absl::OkStatus();
 }
 
+void RaftLogStore::CacheAppended(const std::vector<raft::Entry>& entries, size_t skip) {
+  const Index start = entries[skip].index;
+  // Forget what the append overwrote; the rest of the tail ends at start-1.
+  while (!tail_.empty() && tail_.back().index >= start) {
+    tail_bytes_ -= tail_.back().ByteSize();
+    tail_.pop_back();
+  }
+  if (!tail_.empty() && tail_.back().index + 1 != start) {
+    tail_.clear();
+    tail_bytes_ = 0;
+  }
+  for (size_t i = skip; i < entries.size(); ++i) {
+    tail_.push_back(entries[i]);
+    tail_bytes_ += entries[i].ByteSize();
+  }
+  while (!tail_.empty() && tail_bytes_ > tail_cache_bytes_) {
+    tail_bytes_ -= tail_.front().ByteSize();
+    tail_.pop_front();
+  }
+}
+
+void RaftLogStore::DropCachedBelowOrAt(Index index) {
+  while (!tail_.empty() && tail_.front().index <= index) {
+    tail_bytes_ -= tail_.front().ByteSize();
+    tail_.pop_front();
+  }
+}
+
 void RaftLogStore::TruncateRunsFrom(Index from) {
   while (runs_.size() > 1 && runs_.back().first >= from) runs_.pop_back();
 }
@@ -315,6 +355,7 @@ absl::Status RaftLogStore::Save(const raft::HardState& hs, const std::vector<raf
     TruncateRunsFrom(start);
     for (size_t i = skip; i < entries.size(); ++i) AppendRun(entries[i].index, entries[i].term);
     last_index_ = new_last;
+    CacheAppended(entries, skip);
   }
   if (!hs.IsEmpty()) hard_state_ = hs;
   return absl::OkStatus();
@@ -367,6 +408,8 @@ absl::Status RaftLogStore::ApplySnapshot(const raft::Snapshot& snap) {
   log_start_term_ = meta.term;
   last_index_ = meta.index;
   runs_.assign(1, TermRun{meta.index, meta.term});
+  tail_.clear();
+  tail_bytes_ = 0;
   return absl::OkStatus();
 }
 
@@ -392,6 +435,7 @@ absl::Status RaftLogStore::Compact(Index compact_index) {
   kept.push_back(TermRun{compact_index, term});
   kept.insert(kept.end(), it, runs_.end());
   runs_ = std::move(kept);
+  DropCachedBelowOrAt(compact_index);
   return absl::OkStatus();
 }
 

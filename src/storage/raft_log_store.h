@@ -19,7 +19,14 @@
 //   hard_state.commit <= LastIndex().
 // In memory it caches the hard state, first/last index and the term of every
 // entry (as runs of equal terms, so a few words for a whole log), so that
-// TermAt, FirstIndex and LastIndex never touch the disk; Entries reads RocksDB.
+// TermAt, FirstIndex and LastIndex never touch the disk. It also keeps the
+// log's most recent entries (its tail, up to tail_cache_bytes; payloads are
+// shared, not copied), so that Entries of just-saved entries (committed
+// entries to apply, appends to followers that keep up) skips a RocksDB read
+// and parse; older entries are read from RocksDB.
+// Tail invariant: tail_ holds exactly the stored entries
+// [tail_.front().index, LastIndex()], contiguous, or is empty; every write
+// (Save, Compact, ApplySnapshot) keeps it so after its RocksDB write succeeds.
 //
 // Errors: indexes below the first index return raft::CompactedError();
 // asking past LastIndex() is a caller bug and crashes (as MemoryStorage).
@@ -31,6 +38,7 @@
 // only caller.
 #pragma once
 
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -44,8 +52,12 @@ namespace raftkv::storage {
 
 class RaftLogStore final : public raft::LogStorage {
  public:
-  // Recovers the log from db (which must outlive the store).
-  static absl::StatusOr<std::unique_ptr<RaftLogStore>> Open(Db* db);
+  static constexpr uint64_t kDefaultTailCacheBytes = 4ull << 20;
+
+  // Recovers the log from db (which must outlive the store). Keeps up to
+  // tail_cache_bytes of the newest entries in memory (0: none).
+  static absl::StatusOr<std::unique_ptr<RaftLogStore>> Open(
+      Db* db, uint64_t tail_cache_bytes = kDefaultTailCacheBytes);
 
   // raft::LogStorage. GetInitialState's conf state is the latest recorded one
   // (by Bootstrap, ApplySnapshot or KvStateMachine::ApplyConfChange).
@@ -109,7 +121,7 @@ class RaftLogStore final : public raft::LogStorage {
     raft::Term term;
   };
 
-  explicit RaftLogStore(Db* db) : db_(db) {}
+  RaftLogStore(Db* db, uint64_t tail_cache_bytes) : db_(db), tail_cache_bytes_(tail_cache_bytes) {}
   absl::Status Recover();
   absl::StatusOr<raft::ConfState> ReadConfState() const;
   raft::Term TermAtLocked(raft::Index i) const;
@@ -118,8 +130,13 @@ class RaftLogStore final : public raft::LogStorage {
   // Records the term of entry index, the new last entry. Crashes if the term
   // decreases (the caller broke Raft's log invariant).
   void AppendRun(raft::Index index, raft::Term term);
+  // Tail cache upkeep after a successful append of entries (contiguous,
+  // from their first index, which is at most LastIndex()+1 of before).
+  void CacheAppended(const std::vector<raft::Entry>& entries, size_t skip);
+  void DropCachedBelowOrAt(raft::Index index);
 
   Db* const db_;
+  const uint64_t tail_cache_bytes_;
   mutable std::mutex mu_;
   raft::HardState hard_state_;
   raft::SnapshotMetadata snapshot_;
@@ -131,6 +148,9 @@ class RaftLogStore final : public raft::LogStorage {
   // Invariant: non-empty; runs_[0].first == log_start_index_; firsts strictly
   // increase and are <= last_index_; terms strictly increase.
   std::vector<TermRun> runs_;
+  // The tail cache (see the tail invariant above) and its entries' ByteSize.
+  std::deque<raft::Entry> tail_;
+  uint64_t tail_bytes_ = 0;
 };
 
 }  // namespace raftkv::storage

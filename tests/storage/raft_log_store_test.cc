@@ -40,7 +40,7 @@ class RaftLogStoreTest : public ::testing::Test {
     auto db = Db::Open(tmp_.path(), 1, 1);
     ASSERT_TRUE(db.ok()) << db.status();
     db_ = std::move(*db);
-    auto store = RaftLogStore::Open(db_.get());
+    auto store = RaftLogStore::Open(db_.get(), tail_cache_bytes_);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
   }
@@ -50,6 +50,11 @@ class RaftLogStoreTest : public ::testing::Test {
   Term TermOf(Index i) { return store_->TermAt(i).value(); }
   std::vector<Entry> All() { return store_->Entries(First(), Last() + 1, raft::kNoLimit).value(); }
 
+  // The store against raft::MemoryStorage, the reference, under a seeded
+  // random mix of appends (with conflicts), compactions and restarts.
+  void CheckAgainstMemoryStorage();
+
+  uint64_t tail_cache_bytes_ = RaftLogStore::kDefaultTailCacheBytes;
   testing::TempDir tmp_;
   std::unique_ptr<Db> db_;
   std::unique_ptr<RaftLogStore> store_;
@@ -249,9 +254,7 @@ TEST_F(RaftLogStoreTest, CommitPastLastIndexIsDataLoss) {
   EXPECT_EQ(reopened.status().code(), absl::StatusCode::kDataLoss) << reopened.status();
 }
 
-// The store against raft::MemoryStorage, the reference, under a seeded random
-// mix of appends (with conflicts), compactions and restarts.
-TEST_F(RaftLogStoreTest, MatchesMemoryStorage) {
+void RaftLogStoreTest::CheckAgainstMemoryStorage() {
   const uint64_t seed = 20240611;
   SCOPED_TRACE(::testing::Message() << "seed " << seed);
   Rng rng(seed);
@@ -292,8 +295,29 @@ TEST_F(RaftLogStoreTest, MatchesMemoryStorage) {
       ASSERT_EQ(store_->Entries(First(), Last() + 1, max_bytes).value(),
                 model.Entries(First(), Last() + 1, max_bytes).value())
           << "step " << step;
+      Index lo = First() + rng.Uniform(Last() - First() + 1);
+      ASSERT_EQ(store_->Entries(lo, Last() + 1, max_bytes).value(),
+                model.Entries(lo, Last() + 1, max_bytes).value())
+          << "step " << step << " from " << lo;
     }
   }
+}
+
+// Every entry from the tail cache (the log stays far below its default size).
+TEST_F(RaftLogStoreTest, MatchesMemoryStorage) { CheckAgainstMemoryStorage(); }
+
+// Every entry from RocksDB.
+TEST_F(RaftLogStoreTest, MatchesMemoryStorageWithoutTailCache) {
+  tail_cache_bytes_ = 0;
+  Reopen();
+  CheckAgainstMemoryStorage();
+}
+
+// A tail cache of a few entries: reads start in it or before it.
+TEST_F(RaftLogStoreTest, MatchesMemoryStorageWithSmallTailCache) {
+  tail_cache_bytes_ = 150;
+  Reopen();
+  CheckAgainstMemoryStorage();
 }
 
 }  // namespace
