@@ -283,16 +283,17 @@ absl::Status RaftLogStore::Bootstrap(const raft::ConfState& cs) {
 }
 
 void RaftLogStore::CacheAppended(const std::vector<raft::Entry>& entries, size_t skip) {
+  if (tail_cache_bytes_ == 0) return;
   const Index start = entries[skip].index;
-  // Forget what the append overwrote; the rest of the tail ends at start-1.
+  // Forget what the append overwrote; by the tail invariant (and Save's
+  // start <= LastIndex()+1) the rest of the tail ends at start-1.
   while (!tail_.empty() && tail_.back().index >= start) {
     tail_bytes_ -= tail_.back().ByteSize();
     tail_.pop_back();
   }
-  if (!tail_.empty() && tail_.back().index + 1 != start) {
-    tail_.clear();
-    tail_bytes_ = 0;
-  }
+  RAFTKV_CHECK_MSG(tail_.empty() || tail_.back().index + 1 == start,
+                   absl::StrCat("log tail cache ends at ", tail_.back().index,
+                                " but the append starts at ", start));
   for (size_t i = skip; i < entries.size(); ++i) {
     tail_.push_back(entries[i]);
     tail_bytes_ += entries[i].ByteSize();
