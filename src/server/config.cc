@@ -164,6 +164,10 @@ ParseResult ParseServerConfig(int argc, char** argv) {
                  "unacknowledged append messages per follower")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
+  app.add_option("--memtable-bytes", c.memtable_bytes,
+                 "RocksDB memtable size per column family (1 MiB to 1 GiB)")
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 30));
   app.add_option("--request-timeout-ms", c.request_timeout_ms,
                  "deadline of a request that brings none")
       ->capture_default_str()

@@ -60,8 +60,10 @@ absl::Status Run(const ServerConfig& config) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  storage::DbOptions db_options;
+  db_options.write_buffer_bytes = config.memtable_bytes;
   ASSIGN_OR_RETURN(std::unique_ptr<storage::Db> db,
-                   storage::Db::Open(config.data_dir, config.cluster_id, config.id));
+                   storage::Db::Open(config.data_dir, config.cluster_id, config.id, db_options));
   ASSIGN_OR_RETURN(std::unique_ptr<storage::RaftLogStore> log,
                    storage::RaftLogStore::Open(db.get()));
   if (log->IsEmpty()) {

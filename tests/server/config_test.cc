@@ -87,6 +87,20 @@ TEST(ServerConfigTest, HeartbeatMustBeShorterThanElection) {
       "--heartbeat-ticks");
 }
 
+TEST(ServerConfigTest, MemtableBytesIsTakenWithinItsRange) {
+  ParseResult r = Parse({"--id", "1", "--initial-cluster", kCluster, "--initial-cluster-client",
+                         kClients, "--data-dir", "/tmp/d", "--memtable-bytes", "67108864"});
+  ASSERT_TRUE(r.config.has_value()) << r.message;
+  EXPECT_EQ(r.config->memtable_bytes, uint64_t{64} << 20);
+  ParseResult defaults = Parse({"--id", "1", "--initial-cluster", kCluster,
+                                "--initial-cluster-client", kClients, "--data-dir", "/tmp/d"});
+  ASSERT_TRUE(defaults.config.has_value()) << defaults.message;
+  EXPECT_EQ(defaults.config->memtable_bytes, storage::DbOptions().write_buffer_bytes);
+  ExpectRefused(Parse({"--id", "1", "--initial-cluster", kCluster, "--initial-cluster-client",
+                       kClients, "--data-dir", "/tmp/d", "--memtable-bytes", "4096"}),
+                "--memtable-bytes");
+}
+
 TEST(ServerConfigTest, HelpIsNotAnError) {
   ParseResult r = Parse({"--help"});
   EXPECT_FALSE(r.config.has_value());
