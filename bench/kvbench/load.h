@@ -7,7 +7,8 @@
 // calling thread, so kvbench adds one busy thread to the machine (plus gRPC's
 // own small background threads), not one per client. Channels: `connections`
 // per endpoint, each its own TCP connection (a local subchannel pool and a
-// distinct channel argument); call i uses connection i % connections.
+// distinct channel argument), with gRPC's own retries off (kvbench retries
+// failed calls itself, below); call i uses connection i % connections.
 //
 // Routing: Puts and linearizable reads go to the leader (found at start from
 // every endpoint's status; for raftkv a "not leader" answer naming another
