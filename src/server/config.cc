@@ -182,6 +182,9 @@ ParseResult ParseServerConfig(int argc, char** argv) {
   app.add_flag("--unsafe-test-ack-before-commit", c.unsafe_test_ack_before_commit,
                "TESTS ONLY: answer writes once proposed, before a majority has them "
                "(loses acknowledged writes when the leader fails)");
+  app.add_flag("--test-power-cut-signal", c.test_power_cut_signal,
+               "TESTS ONLY: on SIGUSR2, drop every Raft log write not yet synced (as a power "
+               "cut would) and exit with status 86");
 
   ParseResult result;
   try {

@@ -63,6 +63,8 @@ struct ServerConfig {
   bool unsafe_test_stale_reads = false;
   bool unsafe_test_no_fsync = false;
   bool unsafe_test_ack_before_commit = false;
+  // Test switch, safe: SIGUSR2 simulates a power cut (storage/power_cut.h).
+  bool test_power_cut_signal = false;
 };
 
 // The result of parsing: a config, or a message to print (for --help the

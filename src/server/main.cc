@@ -29,6 +29,7 @@
 #include "src/server/services.h"
 #include "src/storage/db.h"
 #include "src/storage/kv_state_machine.h"
+#include "src/storage/power_cut.h"
 #include "src/storage/raft_log_store.h"
 #include "src/transport/completion_loop.h"
 #include "src/transport/grpc_transport.h"
@@ -58,6 +59,10 @@ absl::Status Run(const ServerConfig& config) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  if (config.test_power_cut_signal) {
+    sigaddset(&signals, SIGUSR2);
+    storage::power_cut::Enable();
+  }
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   storage::DbOptions db_options;
@@ -139,6 +144,7 @@ absl::Status Run(const ServerConfig& config) {
 
   int sig = 0;
   sigwait(&signals, &sig);
+  if (sig == SIGUSR2) storage::power_cut::Cut();  // only with --test-power-cut-signal
   spdlog::info("signal {}: shutting down", sig);
   (*listener)->Stop();  // no new connections for a server shutting down
   node->Stop();         // off the loop; answers every waiting request

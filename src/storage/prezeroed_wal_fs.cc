@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "src/storage/power_cut.h"
 
 namespace raftkv::storage {
 
@@ -64,11 +65,17 @@ int PwriteAll(int fd, const char* data, size_t n, uint64_t offset) {
 class WalFile final : public rocksdb::FSWritableFile {
  public:
   WalFile(int fd, std::string path, PrezeroedWalFileSystem* fs, bool prezeroed)
-      : fd_(fd), path_(std::move(path)), fs_(fs), prezeroed_(prezeroed) {}
+      : fd_(fd),
+        path_(std::move(path)),
+        fs_(fs),
+        prezeroed_(prezeroed),
+        power_cut_(power_cut::WalTracker::IfEnabled(fd_, path_)) {}
   ~WalFile() override { Close(IOOptions(), nullptr).PermitUncheckedError(); }
 
   IOStatus Append(const rocksdb::Slice& data, const IOOptions&, IODebugContext*) override {
-    if (int err = PwriteAll(fd_, data.data(), data.size(), size_)) {
+    int err = 0;
+    auto write = [&] { return (err = PwriteAll(fd_, data.data(), data.size(), size_)) == 0; };
+    if (power_cut_ ? !power_cut_->Write(size_ + data.size(), write) : !write()) {
       return ErrnoStatus("writing", path_, err);
     }
     size_ += data.size();
@@ -83,6 +90,7 @@ class WalFile final : public rocksdb::FSWritableFile {
       return ErrnoStatus("truncating", path_, errno);
     }
     size_ = size;
+    if (power_cut_) power_cut_->Truncated(size, false);
     return IOStatus::OK();
   }
   IOStatus Close(const IOOptions&, IODebugContext*) override {
@@ -93,17 +101,21 @@ class WalFile final : public rocksdb::FSWritableFile {
     if (prezeroed_ && (::ftruncate(fd_, static_cast<off_t>(size_)) != 0 || ::fdatasync(fd_) != 0)) {
       s = ErrnoStatus("trimming", path_, errno);
     }
+    if (power_cut_) {
+      if (prezeroed_ && s.ok()) power_cut_->Truncated(size_, true);
+      if (power_cut_->AllSynced()) {
+        power_cut_.reset();
+      } else {
+        power_cut::WalTracker::Retire(std::move(power_cut_));
+      }
+    }
     if (::close(fd_) != 0 && s.ok()) s = ErrnoStatus("closing", path_, errno);
     fd_ = -1;
     return s;
   }
   IOStatus Flush(const IOOptions&, IODebugContext*) override { return IOStatus::OK(); }
-  IOStatus Sync(const IOOptions&, IODebugContext*) override {
-    return ::fdatasync(fd_) == 0 ? IOStatus::OK() : ErrnoStatus("syncing", path_, errno);
-  }
-  IOStatus Fsync(const IOOptions&, IODebugContext*) override {
-    return ::fsync(fd_) == 0 ? IOStatus::OK() : ErrnoStatus("syncing", path_, errno);
-  }
+  IOStatus Sync(const IOOptions&, IODebugContext*) override { return SyncWith(::fdatasync); }
+  IOStatus Fsync(const IOOptions&, IODebugContext*) override { return SyncWith(::fsync); }
   bool IsSyncThreadSafe() const override { return true; }
   uint64_t GetFileSize(const IOOptions&, IODebugContext*) override { return size_; }
   // The space is either zero-filled already or grown by the writes.
@@ -112,12 +124,21 @@ class WalFile final : public rocksdb::FSWritableFile {
   }
 
  private:
+  IOStatus SyncWith(int (*sync)(int)) {
+    const uint64_t covered = power_cut_ ? power_cut_->BeginSync() : 0;
+    if (sync(fd_) != 0) return ErrnoStatus("syncing", path_, errno);
+    if (power_cut_) power_cut_->EndSync(covered);
+    return IOStatus::OK();
+  }
+
   int fd_;
   const std::string path_;
   PrezeroedWalFileSystem* const fs_;
   const bool prezeroed_;
   uint64_t size_ = 0;  // bytes written; the offset of the next Append
   bool asked_for_spare_ = false;
+  // Set in power-cut tests only (power_cut.h): what a cut would drop.
+  std::unique_ptr<power_cut::WalTracker> power_cut_;
 };
 
 }  // namespace
