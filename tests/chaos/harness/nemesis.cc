@@ -1,5 +1,7 @@
 #include "tests/chaos/harness/nemesis.h"
 
+#include <signal.h>
+
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -106,6 +108,9 @@ void Nemesis::Execute(const ScheduledFault& fault, FaultRecord* record) {
     case FaultKind::kPause:
       ExecutePause(fault, record);
       break;
+    case FaultKind::kPowerCut:
+      ExecutePowerCut(fault, record);
+      break;
     default:
       ExecutePartition(fault, record);
       break;
@@ -157,6 +162,49 @@ void Nemesis::ExecuteKill(const ScheduledFault& fault, FaultRecord* record) {
   record->healed = st.ok();
   absl::StrAppend(&record->detail, st.ok() ? absl::StrCat("; restarted as pid ", nodes_.Pid(node))
                                            : absl::StrCat("; restart failed: ", st.message()));
+}
+
+void Nemesis::ExecutePowerCut(const ScheduledFault& fault, FaultRecord* record) {
+  // raftkv's power_cut::kExitCode.
+  constexpr char kCutExit[] = "exited with status 86";
+  const int leader = FindLeader(absl::Seconds(3));
+  record->targets = "every node";
+  record->leader_kill = leader != 0;
+  Log(absl::StrCat("inject ", FormatScheduledFault(fault), ": SIGUSR2 (power cut) to every node"));
+  record->inject_ns = MonotonicNanos();
+  // Every node first, then reap: the cut is as close to simultaneous as signals get.
+  std::vector<int> cut;
+  std::vector<std::string> details;
+  for (int node : nodes_.Nodes()) {
+    absl::Status st = nodes_.Signal(node, SIGUSR2);
+    if (st.ok()) {
+      cut.push_back(node);
+    } else {
+      details.push_back(std::string(st.message()));
+    }
+  }
+  bool all_cut = details.empty();
+  for (int node : cut) {
+    const pid_t pid = nodes_.Pid(node);
+    absl::StatusOr<std::string> how = nodes_.Reap(node, 5000);
+    const std::string what = how.ok() ? *how : std::string(how.status().message());
+    all_cut = all_cut && how.ok() && what == kCutExit;
+    details.push_back(absl::StrCat("node ", node, " pid ", pid, " ", what));
+  }
+  record->injected = all_cut;
+  record->detail = absl::StrJoin(details, ", ");
+  stop_.Wait(absl::Milliseconds(fault.duration_ms));
+  bool restarted = true;
+  for (int node : nodes_.Nodes()) {
+    if (nodes_.Running(node)) continue;
+    absl::Status st = nodes_.Start(node);
+    restarted = restarted && st.ok();
+    absl::StrAppend(&record->detail,
+                    st.ok() ? absl::StrCat("; node ", node, " restarted as pid ", nodes_.Pid(node))
+                            : absl::StrCat("; node ", node, " restart failed: ", st.message()));
+  }
+  record->heal_ns = MonotonicNanos();
+  record->healed = restarted;
 }
 
 void Nemesis::ExecutePause(const ScheduledFault& fault, FaultRecord* record) {

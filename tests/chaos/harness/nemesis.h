@@ -3,8 +3,10 @@
 // faults.log.
 //
 // Verification: a kill is verified by reaping the process with "killed by
-// signal 9"; a pause by /proc/<pid>/stat showing state 'T' after SIGSTOP (and
-// not after SIGCONT); a partition by reading every namespace's table back
+// signal 9"; a power cut by reaping every node with "exited with status 86"
+// (raftkv's power_cut::kExitCode, after dropping its unsynced log writes); a pause by
+// /proc/<pid>/stat showing state 'T' after SIGSTOP (and not after SIGCONT); a partition by reading
+// every namespace's table back
 // (`nft list table inet raftkv_chaos`) and finding exactly the planned drop
 // rules, and none after the heal.
 //
@@ -72,6 +74,7 @@ class Nemesis {
   void Execute(const ScheduledFault& fault, FaultRecord* record);
   void ExecuteKill(const ScheduledFault& fault, FaultRecord* record);
   void ExecutePause(const ScheduledFault& fault, FaultRecord* record);
+  void ExecutePowerCut(const ScheduledFault& fault, FaultRecord* record);
   void ExecutePartition(const ScheduledFault& fault, FaultRecord* record);
   // Restarts crashed nodes (recording the crashes).
   void CheckCrashes();

@@ -159,6 +159,41 @@ absl::StatusOr<std::string> NodeProcesses::Kill(int node) {
   return DescribeWaitStatus(status);
 }
 
+absl::Status NodeProcesses::Signal(int node, int sig) {
+  if (!Running(node)) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", node, " is not running"));
+  }
+  if (kill(state_[node].pid, sig) != 0) {
+    return absl::InternalError(
+        absl::StrCat("kill -", sig, " ", state_[node].pid, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> NodeProcesses::Reap(int node, int wait_ms) {
+  if (!Running(node)) {
+    return absl::FailedPreconditionError(absl::StrCat("node ", node, " is not running"));
+  }
+  State& s = state_[node];
+  int status = 0;
+  std::string late;
+  for (int waited_ms = 0;; waited_ms += 5) {
+    pid_t r = waitpid(s.pid, &status, WNOHANG);
+    if (r == s.pid) break;
+    if (r < 0 && errno != EINTR) {
+      return absl::InternalError(absl::StrCat("waitpid ", s.pid, ": ", std::strerror(errno)));
+    }
+    if (waited_ms >= wait_ms && late.empty()) {
+      late = absl::StrCat(" (still running after ", wait_ms, " ms: killed)");
+      kill(s.pid, SIGKILL);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (registry_ != nullptr) registry_->RemovePid(s.pid);
+  s = State{};
+  return DescribeWaitStatus(status) + late;
+}
+
 absl::Status NodeProcesses::Pause(int node) {
   if (!Running(node)) {
     return absl::FailedPreconditionError(absl::StrCat("node ", node, " is not running"));

@@ -49,6 +49,11 @@ class NodeProcesses {
   // kill -9 and reap. Returns how the process ended ("killed by signal 9"),
   // which the caller checks to verify the fault.
   absl::StatusOr<std::string> Kill(int node);
+  // Sends sig to a running node without waiting for it (a power cut: SIGUSR2).
+  absl::Status Signal(int node, int sig);
+  // Reaps a node that was sent a signal that ends it, SIGKILLing it after
+  // `wait`; returns how it ended ("exited with status 86").
+  absl::StatusOr<std::string> Reap(int node, int wait_ms);
   // SIGSTOP / SIGCONT, each verified in /proc/<pid>/stat (state 'T' or not).
   absl::Status Pause(int node);
   absl::Status Resume(int node);

@@ -19,7 +19,7 @@ const char kUsage[] =
     "  --nodes 3|5         cluster size (default 3)\n"
     "  --clients N         concurrent clients, at least 5 (default 5)\n"
     "  --keys K            keys the clients share (default 5)\n"
-    "  --faults LIST       fault kinds: kill,pause,isolate,split,bridge,oneway or all\n"
+    "  --faults LIST       fault kinds: kill,pause,isolate,split,bridge,oneway,powercut or all\n"
     "  --raftkv PATH       the server binary (default: raftkv next to this program)\n"
     "  --unsafe FLAG       pass a planted-bug flag to every node: unsafe-test-stale-reads,\n"
     "                      unsafe-test-no-fsync, unsafe-test-ack-before-commit (repeatable)\n"

@@ -64,6 +64,8 @@ std::map<int, NodeLaunch> Launches(const HarnessOptions& o, const Network& net,
                absl::StrCat(o.election_ticks),
                "--log-level",
                "info"};
+    // SIGUSR2 is the "powercut" fault (storage/power_cut.h in raftkv).
+    l.flags.push_back("--test-power-cut-signal");
     l.flags.insert(l.flags.end(), o.unsafe_flags.begin(), o.unsafe_flags.end());
     out[i] = std::move(l);
   }
@@ -84,7 +86,7 @@ std::string UnsafeNames(const HarnessOptions& o) {
 // Everything the summary line reports.
 struct Tally {
   OpCounts ops;
-  int kills = 0, pauses = 0, partitions = 0;
+  int kills = 0, pauses = 0, partitions = 0, power_cuts = 0;
   int scheduled = 0, injected = 0;
   CheckReport check;
   int mismatches = 0;
@@ -101,8 +103,8 @@ std::string SummaryLine(const HarnessOptions& o, uint64_t seed, const Tally& t,
   absl::StrAppend(&line, " ops ok=", t.ops.ok, " failed=", t.ops.failed,
                   " indeterminate=", t.ops.indeterminate);
   absl::StrAppend(&line, " | faults kill=", t.kills, " pause=", t.pauses,
-                  " partition=", t.partitions, " (scheduled ", t.scheduled, ", injected ",
-                  t.injected, ") membership=n/a");
+                  " partition=", t.partitions, " powercut=", t.power_cuts, " (scheduled ",
+                  t.scheduled, ", injected ", t.injected, ") membership=n/a");
   absl::StrAppend(&line,
                   " | violations=", t.check.available ? absl::StrCat(t.check.violations) : "?",
                   " lost_writes=", t.check.available ? absl::StrCat(t.check.lost_writes) : "?",
@@ -131,6 +133,7 @@ void TallyFaults(const std::vector<FaultRecord>& records, size_t scheduled, Tall
     ++t->injected;
     if (r.fault.kind == FaultKind::kKill) ++t->kills;
     if (r.fault.kind == FaultKind::kPause) ++t->pauses;
+    if (r.fault.kind == FaultKind::kPowerCut) ++t->power_cuts;
     if (IsPartition(r.fault.kind)) ++t->partitions;
   }
   // Faults the schedule held but the run never reached (only an interrupt

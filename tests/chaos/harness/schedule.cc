@@ -24,6 +24,8 @@ const char* FaultKindName(FaultKind kind) {
       return "bridge";
     case FaultKind::kOneWay:
       return "oneway";
+    case FaultKind::kPowerCut:
+      return "powercut";
   }
   return "?";
 }
@@ -32,8 +34,9 @@ absl::StatusOr<FaultKind> ParseFaultKind(absl::string_view name) {
   for (FaultKind kind : kAllFaultKinds) {
     if (name == FaultKindName(kind)) return kind;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown fault kind '", name, "' (known: kill, pause, isolate, split, bridge, oneway, all)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown fault kind '", name,
+                   "' (known: kill, pause, isolate, split, bridge, oneway, powercut, all)"));
 }
 
 absl::StatusOr<std::vector<FaultKind>> ParseFaultKinds(absl::string_view list) {
@@ -63,6 +66,8 @@ std::pair<int64_t, int64_t> FaultDurationRangeMs(FaultKind kind) {
   switch (kind) {
     case FaultKind::kKill:
       return {1'000, 5'000};
+    case FaultKind::kPowerCut:
+      return {500, 3'000};
     case FaultKind::kPause:
       return {1'000, 10'000};
     default:

@@ -30,14 +30,16 @@ enum class FaultKind {
   kSplit,          // a random minority | majority split (both ways)
   kBridge,         // two halves that do not see each other, one node seeing both
   kOneWay,         // one node drops packets from some others; they still hear it
+  kPowerCut,       // every node loses its unsynced Raft log writes and stops
+                   // (raftkv --test-power-cut-signal); all restart after `duration`
 };
 
 inline constexpr FaultKind kAllFaultKinds[] = {
-    FaultKind::kKill,  FaultKind::kPause,  FaultKind::kIsolateLeader,
-    FaultKind::kSplit, FaultKind::kBridge, FaultKind::kOneWay,
+    FaultKind::kKill,   FaultKind::kPause,  FaultKind::kIsolateLeader, FaultKind::kSplit,
+    FaultKind::kBridge, FaultKind::kOneWay, FaultKind::kPowerCut,
 };
 
-// "kill", "pause", "isolate", "split", "bridge", "oneway".
+// "kill", "pause", "isolate", "split", "bridge", "oneway", "powercut".
 const char* FaultKindName(FaultKind kind);
 absl::StatusOr<FaultKind> ParseFaultKind(absl::string_view name);
 // A comma-separated list of names, or "all".
