@@ -139,6 +139,22 @@ void ProcessCluster::Kill(int id) {
   it->second = 0;
 }
 
+std::vector<std::string> ProcessCluster::PowerCutAll() {
+  std::vector<int> cut;
+  for (auto& [id, pid] : pids_) {
+    if (pid > 0 && kill(pid, SIGUSR2) == 0) cut.push_back(id);
+  }
+  std::vector<std::string> how;
+  for (int id : cut) {
+    int status = 0;
+    waitpid(pids_[id], &status, 0);
+    pids_[id] = 0;
+    how.push_back(WIFEXITED(status) ? absl::StrCat("exited with status ", WEXITSTATUS(status))
+                                    : absl::StrCat("wait status ", status));
+  }
+  return how;
+}
+
 void ProcessCluster::Pause(int id) {
   auto it = pids_.find(id);
   if (it != pids_.end() && it->second > 0) kill(it->second, SIGSTOP);

@@ -40,6 +40,10 @@ class ProcessCluster {
   absl::Status StartNode(int id, const std::vector<std::string>& extra = {});
   // kill -9.
   void Kill(int id);
+  // Power cuts (nodes started with --test-power-cut-signal): SIGUSR2 to every
+  // running node, then waits for each to exit; returns how each ended
+  // ("exited with status 86" is a cut).
+  std::vector<std::string> PowerCutAll();
   // SIGSTOP / SIGCONT: the process stays, silent (its sockets still accept).
   void Pause(int id);
   void Resume(int id);
