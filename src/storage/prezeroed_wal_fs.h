@@ -46,6 +46,8 @@
 //   one), so recovery reads every record written and nothing else;
 //   a WAL that is closed is truncated to the bytes written and synced (tidy,
 //   and DiskSizeBytes stays true).
+// In power-cut tests (power_cut.h) each WAL file also reports its writes and
+// completed syncs there, so that a simulated cut drops what no sync covered.
 // Thread-safety: as RocksDB requires of a FileSystem (any thread); the spare is
 // guarded by a mutex and prepared by at most one thread at a time.
 #pragma once

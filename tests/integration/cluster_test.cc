@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "proto/kv.grpc.pb.h"
 #include "proto/transport.grpc.pb.h"
+#include "src/storage/power_cut.h"
 #include "tests/integration/process_cluster.h"
 
 namespace raftkv::testing {
@@ -595,7 +596,7 @@ class ClusterPowerCutTest : public ::testing::Test {
     Writer writer(&cluster, 4);
     EXPECT_TRUE(WaitFor([&] { return writer.AckedCount() >= 300; }, absl::Seconds(30)));
     for (const std::string& how : cluster.PowerCutAll()) {
-      EXPECT_EQ(how, "exited with status 86");
+      EXPECT_EQ(how, absl::StrCat("exited with status ", storage::power_cut::kExitCode));
     }
     writer.Join();
     std::set<std::string> acked = writer.Acked();

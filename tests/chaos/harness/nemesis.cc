@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "src/common/rng.h"
+#include "src/storage/power_cut.h"
 #include "tests/chaos/harness/partition.h"
 
 namespace raftkv::chaos {
@@ -165,8 +166,7 @@ void Nemesis::ExecuteKill(const ScheduledFault& fault, FaultRecord* record) {
 }
 
 void Nemesis::ExecutePowerCut(const ScheduledFault& fault, FaultRecord* record) {
-  // raftkv's power_cut::kExitCode.
-  constexpr char kCutExit[] = "exited with status 86";
+  const std::string cut_exit = absl::StrCat("exited with status ", storage::power_cut::kExitCode);
   const int leader = FindLeader(absl::Seconds(3));
   record->targets = "every node";
   record->leader_kill = leader != 0;
@@ -188,7 +188,7 @@ void Nemesis::ExecutePowerCut(const ScheduledFault& fault, FaultRecord* record) 
     const pid_t pid = nodes_.Pid(node);
     absl::StatusOr<std::string> how = nodes_.Reap(node, 5000);
     const std::string what = how.ok() ? *how : std::string(how.status().message());
-    all_cut = all_cut && how.ok() && what == kCutExit;
+    all_cut = all_cut && how.ok() && what == cut_exit;
     details.push_back(absl::StrCat("node ", node, " pid ", pid, " ", what));
   }
   record->injected = all_cut;
