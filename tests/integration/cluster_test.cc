@@ -37,6 +37,17 @@ grpc::Status RawPut(const std::string& address, const std::string& key, grpc::Cl
   return stub->Put(ctx, req, &resp);
 }
 
+// The value of key as the node behind c sees it (a serializable read of its
+// own state).
+std::optional<std::string> LocalValue(client::Client& c, const std::string& key) {
+  v1::RangeRequest req;
+  req.set_key(key);
+  req.set_consistency(v1::SERIALIZABLE);
+  auto r = c.Range(req);
+  if (!r.ok() || r->kvs_size() == 0) return std::nullopt;
+  return r->kvs(0).value();
+}
+
 class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -49,13 +60,7 @@ class ClusterTest : public ::testing::Test {
 
   // The value of key as node id sees it (serializable read of its own state).
   std::optional<std::string> LocalValue(int id, const std::string& key) {
-    auto c = cluster_.NewClientFor(id);
-    v1::RangeRequest req;
-    req.set_key(key);
-    req.set_consistency(v1::SERIALIZABLE);
-    auto r = c->Range(req);
-    if (!r.ok() || r->kvs_size() == 0) return std::nullopt;
-    return r->kvs(0).value();
+    return testing::LocalValue(*cluster_.NewClientFor(id), key);
   }
 
   uint64_t AppliedIndexOfLeader() {
@@ -614,11 +619,7 @@ class ClusterPowerCutTest : public ::testing::Test {
       EXPECT_TRUE(cluster.WaitForApplied(id, status.ok() ? status->applied_index() : 0).ok());
       auto c = cluster.NewClientFor(id);
       for (const std::string& key : acked) {
-        v1::RangeRequest req;
-        req.set_key(key);
-        req.set_consistency(v1::SERIALIZABLE);
-        auto r = c->Range(req);
-        if (!r.ok() || r->kvs_size() == 0 || r->kvs(0).value() != key) ++lost;
+        if (LocalValue(*c, key) != std::optional<std::string>(key)) ++lost;
       }
     }
     return lost;

@@ -144,19 +144,8 @@ absl::Status NodeProcesses::Start(int node) {
 }
 
 absl::StatusOr<std::string> NodeProcesses::Kill(int node) {
-  if (!Running(node)) {
-    return absl::FailedPreconditionError(absl::StrCat("node ", node, " is not running"));
-  }
-  State& s = state_[node];
-  if (kill(s.pid, SIGKILL) != 0) {
-    return absl::InternalError(absl::StrCat("kill -9 ", s.pid, ": ", std::strerror(errno)));
-  }
-  int status = 0;
-  while (waitpid(s.pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (registry_ != nullptr) registry_->RemovePid(s.pid);
-  s = State{};
-  return DescribeWaitStatus(status);
+  if (absl::Status st = Signal(node, SIGKILL); !st.ok()) return st;
+  return Reap(node, 5000);
 }
 
 absl::Status NodeProcesses::Signal(int node, int sig) {
