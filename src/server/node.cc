@@ -117,7 +117,7 @@ void Node::Start(transport::CompletionLoop* loop) {
         }
         WakeLoop();
       });
-  loop_->SetDriver(this);
+  loop_->AddDriver(this);
 }
 
 void Node::Stop() {
@@ -127,7 +127,7 @@ void Node::Stop() {
     stopping_ = true;
   }
   // From here no round runs, so the loop's state is this thread's.
-  if (loop_ != nullptr) loop_->DetachDriver();
+  if (loop_ != nullptr) loop_->DetachDriver(this);
   if (log_syncer_ != nullptr) log_syncer_->Stop();
   {
     std::lock_guard<std::mutex> lock(apply_mu_);

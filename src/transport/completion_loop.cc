@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "src/common/clock.h"
@@ -26,9 +27,12 @@ CompletionLoop::CompletionLoop(std::unique_ptr<grpc::ServerCompletionQueue> cq,
 
 CompletionLoop::~CompletionLoop() { Stop(); }
 
-void CompletionLoop::SetDriver(Driver* driver) {
-  std::lock_guard<std::mutex> lock(driver_mu_);
-  driver_ = driver;
+void CompletionLoop::AddDriver(Driver* driver) {
+  {
+    std::lock_guard<std::mutex> lock(driver_mu_);
+    drivers_.push_back(driver);
+  }
+  Wake();  // the loop may be waiting with a deadline that knew nothing of it
 }
 
 void CompletionLoop::Start() {
@@ -38,9 +42,9 @@ void CompletionLoop::Start() {
   });
 }
 
-void CompletionLoop::DetachDriver() {
+void CompletionLoop::DetachDriver(Driver* driver) {
   std::lock_guard<std::mutex> lock(driver_mu_);
-  driver_ = nullptr;
+  drivers_.erase(std::remove(drivers_.begin(), drivers_.end(), driver), drivers_.end());
 }
 
 void CompletionLoop::Wake() {
@@ -58,7 +62,10 @@ void CompletionLoop::WakeHandler::OnEvent(bool) {
 void CompletionLoop::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  DetachDriver();
+  {
+    std::lock_guard<std::mutex> lock(driver_mu_);
+    drivers_.clear();
+  }
   {
     std::lock_guard<std::mutex> lock(wake_mu_);
     draining_.store(true, std::memory_order_release);
@@ -71,23 +78,27 @@ void CompletionLoop::Stop() {
   }
 }
 
-gpr_timespec CompletionLoop::RunDueRound(bool queue_empty, int* events_since_round) {
+gpr_timespec CompletionLoop::RunDueRounds(bool queue_empty, int* events_since_round) {
   std::lock_guard<std::mutex> lock(driver_mu_);
-  if (driver_ == nullptr || draining()) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
-  int64_t due = driver_->NextRoundAtUs();
+  if (drivers_.empty() || draining()) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
   int64_t now = NowMicros();
-  if (due <= now) {
-    // Take what is ready first (the round then sees it all), unless events
+  bool any_due = false;
+  for (Driver* driver : drivers_) any_due = any_due || driver->NextRoundAtUs() <= now;
+  if (any_due) {
+    // Take what is ready first (the rounds then see it all), unless events
     // keep coming.
     if (!queue_empty && *events_since_round < kMaxEventsBetweenRounds) {
       return gpr_inf_past(GPR_CLOCK_MONOTONIC);
     }
-    driver_->RunRound();
+    for (Driver* driver : drivers_) {
+      if (driver->NextRoundAtUs() <= NowMicros()) driver->RunRound();
+    }
     *events_since_round = 0;
-    due = driver_->NextRoundAtUs();
-    now = NowMicros();
-    if (due <= now) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
   }
+  int64_t due = std::numeric_limits<int64_t>::max();
+  for (Driver* driver : drivers_) due = std::min(due, driver->NextRoundAtUs());
+  now = NowMicros();
+  if (due <= now) return gpr_inf_past(GPR_CLOCK_MONOTONIC);
   if (due == std::numeric_limits<int64_t>::max()) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
   // gRPC rounds a deadline up to its millisecond: a round may run up to 1 ms
   // late, never early.
@@ -101,7 +112,7 @@ void CompletionLoop::Run() {
   bool queue_empty = false;  // the last look found no event ready
   int events_since_round = 0;
   while (true) {
-    gpr_timespec deadline = RunDueRound(queue_empty, &events_since_round);
+    gpr_timespec deadline = RunDueRounds(queue_empty, &events_since_round);
     switch (cq_->AsyncNext(&tag, &ok, deadline)) {
       case grpc::CompletionQueue::SHUTDOWN:
         current_loop = nullptr;

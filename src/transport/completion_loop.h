@@ -26,9 +26,13 @@
 // sees all the work that arrived meanwhile, including during its own log
 // sync, and nothing is handed between threads.
 //
+// A loop may have more than one Driver (the node, and the transport's held
+// reads, grpc_transport.h): when several are due, they run in the order they
+// were added, and the loop waits until the earliest is due.
+//
 // Life cycle: Create the queue with the server's builder
 // (ServerBuilder::AddCompletionQueue), build the server, arm the services'
-// calls on the queue, SetDriver if any, Start. To stop: DetachDriver (its
+// calls on the queue, AddDriver if any, Start. To stop: DetachDriver (its
 // owner then stops it), grpc::Server::Shutdown (the thread keeps draining
 // meanwhile, so calls finishing during it complete), then Stop, which marks
 // the loop draining, shuts the queue down, lets the handlers see their last
@@ -39,7 +43,7 @@
 // (so nothing may finish calls after Stop begins: stop whatever answers them,
 // the node, before). Driver calls run on the loop's thread only, never inside
 // a handler, and never after DetachDriver returns.
-// Thread-safety: SetDriver, Start and Stop from the owner's thread;
+// Thread-safety: Start and Stop from the owner's thread; AddDriver and
 // DetachDriver from any thread but the loop's; cq(), draining() and Wake from
 // any.
 #pragma once
@@ -53,6 +57,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace raftkv::transport {
 
@@ -94,11 +99,11 @@ class CompletionLoop {
   grpc::ServerCompletionQueue* cq() { return cq_.get(); }
   bool draining() const { return draining_.load(std::memory_order_acquire); }
 
-  // Before Start; driver must stay valid until DetachDriver (or Stop).
-  void SetDriver(Driver* driver);
+  // driver must stay valid until DetachDriver(driver) (or Stop).
+  void AddDriver(Driver* driver);
   void Start();
-  // Returns once no round runs and none will run again.
-  void DetachDriver();
+  // Returns once no round of driver runs and none will run again.
+  void DetachDriver(Driver* driver);
   // Makes the loop look at its driver soon: for work queued from another
   // thread (work queued by a handler is seen anyway). Cheap on the loop's
   // thread (nothing to do) and when a wake-up is already on its way.
@@ -118,10 +123,10 @@ class CompletionLoop {
   };
 
   void Run();
-  // Runs the driver's round if one is due and (unless too many events came
-  // first) no event was ready at the last look; returns the wait deadline
-  // for the next look at the queue.
-  gpr_timespec RunDueRound(bool queue_empty, int* events_since_round);
+  // Runs the rounds that are due if (unless too many events came first) no
+  // event was ready at the last look; returns the wait deadline for the next
+  // look at the queue.
+  gpr_timespec RunDueRounds(bool queue_empty, int* events_since_round);
 
   const std::unique_ptr<grpc::ServerCompletionQueue> cq_;
   const std::string thread_name_;
@@ -129,8 +134,8 @@ class CompletionLoop {
   bool stopped_ = false;
   std::thread thread_;
 
-  std::mutex driver_mu_;  // held by the loop while it calls the driver
-  Driver* driver_ = nullptr;
+  std::mutex driver_mu_;          // held by the loop while it calls the drivers
+  std::vector<Driver*> drivers_;  // guarded by driver_mu_
 
   std::mutex wake_mu_;  // orders Wake's Set against Stop's queue shutdown
   std::atomic<bool> wake_pending_{false};

@@ -37,6 +37,9 @@ absl::Status TransportConfig::Validate() const {
     return invalid("keepalive_time_ms (", keepalive_time_ms, ") must be >= 1000 and ",
                    "keepalive_timeout_ms (", keepalive_timeout_ms, ") >= 100");
   }
+  if (held_read_max_us < 0 || held_read_max_us > 60'000'000) {
+    return invalid("held_read_max_us (", held_read_max_us, ") must be in [0, 60000000]");
+  }
   return absl::OkStatus();
 }
 

@@ -6,7 +6,8 @@
 //     batch of several messages always fits the gRPC message limit;
 //   message_bytes_max <= peer_queue_bytes_max, so the largest message that can
 //     be sent at all also fits a peer's queue;
-//   0 < backoff_min_ms <= backoff_max_ms.
+//   0 < backoff_min_ms <= backoff_max_ms;
+//   0 <= held_read_max_us <= 60 s.
 // Both ends of a stream must agree on message_bytes_max: the sender refuses to
 // send more, the receiver (ConfigureServerBuilder) refuses to receive more.
 // Thread-safety: a plain value.
@@ -50,6 +51,11 @@ struct TransportConfig {
   // keepalive_time_ms + keepalive_timeout_ms.
   int64_t keepalive_time_ms = 10000;
   int64_t keepalive_timeout_ms = 5000;
+
+  // How long a stream's read may be held back after a batch of answers
+  // (grpc_transport.h, "Held reads") before it is resumed without a send to
+  // that peer. 0: reads are never held.
+  int64_t held_read_max_us = 2000;
 
   // Returns InvalidArgument naming the offending field and the rule.
   absl::Status Validate() const;

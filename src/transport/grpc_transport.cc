@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <limits>
 #include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "src/common/clock.h"
 #include "src/raft/codec.h"
 
 namespace raftkv::transport {
@@ -53,6 +55,19 @@ bool IsHandedOverConnection(const grpc::ServerContext& context) {
   return context.peer().rfind("fd:", 0) == 0;
 }
 
+// Whether the receiver of a message of type t answers it (the answer is
+// one of raft::IsResponseMessage's types).
+bool ExpectsAnswer(raft::MessageType t) {
+  using T = raft::MessageType;
+  return t == T::kApp || t == T::kHeartbeat || t == T::kVote || t == T::kPreVote || t == T::kSnap ||
+         t == T::kReadIndex;
+}
+
+int64_t NowMicros() {
+  static const SteadyClock clock;
+  return clock.NowMicros();
+}
+
 // Bytes a message adds to a batch: its field tag, length and body.
 uint64_t BatchFieldBytes(uint64_t message_bytes) {
   return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(message_bytes) + message_bytes;
@@ -93,6 +108,10 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
     service_->async_.RequestSend(&context_, &reader_, loop->cq(), loop->cq(), this);
   }
   void Cancel() { context_.TryCancel(); }
+  void Read() {
+    state_ = State::kReading;
+    reader_.Read(&batch_, this);
+  }
 
   void OnEvent(bool ok) override {
     if (service_->loop_->draining()) {  // the server is gone: start nothing
@@ -134,6 +153,7 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
           Finish(status);
           return;
         }
+        if (service_->MaybeHoldRead(this, stream_from_, batch_)) return;
         Read();
         return;
       }
@@ -146,10 +166,6 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
  private:
   enum class State { kRequested, kReading, kFinishing };
 
-  void Read() {
-    state_ = State::kReading;
-    reader_.Read(&batch_, this);
-  }
   void Finish(const grpc::Status& status) {
     state_ = State::kFinishing;
     if (status.ok()) {
@@ -182,11 +198,22 @@ void RaftPeerService::Start(const TransportHandlers* handlers, CompletionLoop* l
     loop_ = loop;
   }
   for (int i = 0; i < kArmedStreams; ++i) (new InboundStream(this))->Arm();
+  loop->AddDriver(&held_reads_driver_);
 }
 
 void RaftPeerService::Stop() {
+  CompletionLoop* loop = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    loop = loop_;
+  }
+  // Outside mu_: the loop holds its drivers' lock while it asks this one.
+  if (loop != nullptr) loop->DetachDriver(&held_reads_driver_);
   std::unique_lock<std::mutex> lock(mu_);
   running_ = false;
+  for (auto& [peer, held] : held_) held.stream->Read();  // to see the cancellation
+  held_.clear();
+  any_held_.store(false, std::memory_order_release);
   for (InboundStream* stream : streams_) stream->Cancel();
   streams_done_.wait(lock, [&] { return streams_.empty(); });
 }
@@ -197,6 +224,91 @@ const TransportHandlers* RaftPeerService::StreamStarted(InboundStream* stream) {
   // handlers_ is set before running_ and stays valid until Stop returns,
   // which waits for this stream.
   return running_ ? handlers_ : nullptr;
+}
+
+bool RaftPeerService::MaybeHoldRead(InboundStream* stream, NodeId peer, const MessageBatch& batch) {
+  bool request = false;
+  int64_t answers = 0;
+  for (const raftpb::Message& m : batch.messages()) {
+    const auto type = static_cast<raft::MessageType>(m.type());
+    request = request || ExpectsAnswer(type);
+    if (raft::IsResponseMessage(type)) ++answers;
+  }
+  const int64_t now = NowMicros();
+  std::lock_guard<std::mutex> lock(mu_);
+  Awaited& awaited = awaited_answers_[peer];
+  awaited.count = std::max<int64_t>(0, awaited.count - answers);
+  if (awaited.count == 0) {
+    awaited.zero_at_us = now;
+  } else if (answers > 0 && now - awaited.zero_at_us > kAwaitedTrustUs) {
+    // Answers keep coming but the count never reaches zero: it counts
+    // requests that were lost or ignored (a vote of an old term). Start over.
+    awaited.count = 0;
+    awaited.zero_at_us = now;
+  }
+  if (!running_ || config_.held_read_max_us == 0 || request || awaited.count > 0 ||
+      held_.count(peer) != 0) {
+    return false;
+  }
+  held_[peer] = HeldRead{stream, now};
+  any_held_.store(true, std::memory_order_release);
+  held_reads_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void RaftPeerService::NoteSent(const std::vector<raft::Message>& msgs) {
+  int64_t now = 0;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const raft::Message& m : msgs) {
+    if (!ExpectsAnswer(m.type)) continue;
+    Awaited& awaited = awaited_answers_[m.to];
+    if (awaited.count++ == 0) awaited.zero_at_us = now != 0 ? now : (now = NowMicros());
+  }
+}
+
+void RaftPeerService::ResumeHeldRead(NodeId peer) {
+  if (!any_held_.load(std::memory_order_acquire)) return;
+  InboundStream* stream = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = held_.find(peer);
+    if (it == held_.end()) return;
+    stream = it->second.stream;
+    held_.erase(it);
+    any_held_.store(!held_.empty(), std::memory_order_release);
+  }
+  stream->Read();
+}
+
+int64_t RaftPeerService::HeldReadsDriver::NextRoundAtUs() {
+  if (!service_->any_held_.load(std::memory_order_acquire)) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  std::lock_guard<std::mutex> lock(service_->mu_);
+  int64_t due = std::numeric_limits<int64_t>::max();
+  for (const auto& [peer, held] : service_->held_) {
+    due = std::min(due, held.since_us + service_->config_.held_read_max_us);
+  }
+  return due;
+}
+
+void RaftPeerService::HeldReadsDriver::RunRound() {
+  std::vector<InboundStream*> due;
+  {
+    std::lock_guard<std::mutex> lock(service_->mu_);
+    const int64_t now = NowMicros();
+    for (auto it = service_->held_.begin(); it != service_->held_.end();) {
+      if (now >= it->second.since_us + service_->config_.held_read_max_us) {
+        due.push_back(it->second.stream);
+        it = service_->held_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    service_->any_held_.store(!service_->held_.empty(), std::memory_order_release);
+  }
+  service_->held_reads_timed_out_.fetch_add(due.size(), std::memory_order_relaxed);
+  for (InboundStream* stream : due) stream->Read();
 }
 
 void RaftPeerService::StreamDone(InboundStream* stream) {
@@ -268,6 +380,8 @@ void RaftPeerService::AddStats(TransportStats* stats) const {
   stats->received_batches += received_batches_.load(std::memory_order_relaxed);
   stats->rejected_streams += rejected_streams_.load(std::memory_order_relaxed);
   stats->invalid_messages += invalid_messages_.load(std::memory_order_relaxed);
+  stats->held_reads += held_reads_.load(std::memory_order_relaxed);
+  stats->held_reads_timed_out += held_reads_timed_out_.load(std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------------------
@@ -327,6 +441,7 @@ class PeerSender {
   // until every stream is done and the retry thread has ended.
   void Stop();
   PeerStats Stats() const;
+  NodeId peer() const { return peer_; }
 
  private:
   class Stream;
@@ -815,6 +930,7 @@ void GrpcTransport::Send(std::vector<raft::Message> msgs) {
     dropped_not_running_.fetch_add(msgs.size(), std::memory_order_relaxed);
     return;
   }
+  service_.NoteSent(msgs);
   for (raft::Message& m : msgs) {
     auto it = peers_.find(m.to);
     if (it == peers_.end()) {
@@ -829,7 +945,10 @@ void GrpcTransport::Send(std::vector<raft::Message> msgs) {
     }
   }
   // One write per peer for everything just queued (unless one is in flight).
-  for (PeerSender* peer : touched_) peer->Kick();
+  for (PeerSender* peer : touched_) {
+    peer->Kick();
+    service_.ResumeHeldRead(peer->peer());
+  }
   touched_.clear();
 }
 

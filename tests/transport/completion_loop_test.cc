@@ -44,11 +44,11 @@ class CompletionLoopTest : public ::testing::Test {
     loop_ = std::make_unique<CompletionLoop>(builder.AddCompletionQueue(), "test-loop");
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
-    loop_->SetDriver(&driver_);
+    loop_->AddDriver(&driver_);
     loop_->Start();
   }
   void TearDown() override {
-    loop_->DetachDriver();
+    loop_->DetachDriver(&driver_);
     server_->Shutdown();
     loop_->Stop();
     server_.reset();
@@ -94,7 +94,7 @@ TEST_F(CompletionLoopTest, TimedRoundRunsWhenDueAndNotBefore) {
 }
 
 TEST_F(CompletionLoopTest, NoRoundAfterDetach) {
-  loop_->DetachDriver();
+  loop_->DetachDriver(&driver_);
   driver_.due_at = 0;
   loop_->Wake();
   std::this_thread::sleep_for(std::chrono::milliseconds(50));

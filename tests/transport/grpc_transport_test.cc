@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/testing/loopback_port.h"
@@ -448,6 +449,93 @@ TEST(GrpcTransportTest, StopIsCleanWithOpenStreams) {
   start = steady_clock::now();
   n1->Stop();
   n3->Stop();
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// After a batch of answers only, with no more answers awaited from that
+// peer, a stream's next read is held back (so that its flow-control window
+// update leaves with the next message to that peer, not on its own). A send
+// to that peer resumes it: here the time bound is far away, so the second
+// answer arrives only because the send resumed the read.
+TEST(GrpcTransportTest, HeldReadIsResumedBySendToThatPeer) {
+  TransportConfig config = TestConfig(1);
+  config.held_read_max_us = 30'000'000;
+  auto n1 = StartNode(config);
+  auto n2 = StartNode(TestConfig(2));
+  Mesh({n1.get(), n2.get()});
+  const auto answer = MakeMessage(raft::MessageType::kHeartbeatResp, 2, 1);
+
+  // A request keeps node 2 reading node 1's stream; its answer makes node 1
+  // hold its read of node 2's.
+  n1->transport->Send({Heartbeat(1, 2, 1)});
+  ASSERT_TRUE(n2->inbox.WaitForMessages(1));
+  n2->transport->Send({answer});
+  ASSERT_TRUE(n1->inbox.WaitForMessages(1));
+  ASSERT_TRUE(Eventually([&] { return n1->transport->Stats().held_reads == 1; }));
+  EXPECT_EQ(n2->transport->Stats().held_reads, 0u);
+
+  n1->transport->Send({Heartbeat(1, 2, 2)});
+  ASSERT_TRUE(n2->inbox.WaitForMessages(2));
+  n2->transport->Send({answer});
+  ASSERT_TRUE(n1->inbox.WaitForMessages(2));
+  ASSERT_TRUE(Eventually([&] { return n1->transport->Stats().held_reads == 2; }));
+  EXPECT_EQ(n1->transport->Stats().held_reads_timed_out, 0u);
+}
+
+// With nothing sent to that peer, a held read is resumed after
+// held_read_max_us (2 ms by default), so a message the peer sends unasked
+// (a vote request) does not wait for long.
+TEST(GrpcTransportTest, HeldReadIsResumedSoonWithoutASend) {
+  auto n1 = StartNode(TestConfig(1));
+  auto n2 = StartNode(TestConfig(2));
+  Mesh({n1.get(), n2.get()});
+  n2->transport->Send({MakeMessage(raft::MessageType::kAppResp, 2, 1)});
+  ASSERT_TRUE(n1->inbox.WaitForMessages(1));
+  ASSERT_TRUE(Eventually([&] { return n1->transport->Stats().held_reads == 1; }));
+  auto start = steady_clock::now();
+  n2->transport->Send({MakeMessage(raft::MessageType::kVote, 2, 1, 2)});
+  ASSERT_TRUE(n1->inbox.WaitForMessages(2));
+  EXPECT_LT(steady_clock::now() - start, milliseconds(500));
+  TransportStats s1 = n1->transport->Stats();
+  EXPECT_EQ(s1.held_reads_timed_out, 1u);
+  // A vote request awaits an answer, so node 1 did not hold again.
+  EXPECT_EQ(s1.held_reads, 1u);
+}
+
+// Requests that are never answered (lost, or ignored by the peer) keep the
+// count of awaited answers above zero, so reads are not held; the count is
+// forgotten once answers have come for a second without it reaching zero.
+TEST(GrpcTransportTest, UnansweredRequestsStopHoldingReadsForAtMostASecond) {
+  auto n1 = StartNode(TestConfig(1));
+  auto n2 = StartNode(TestConfig(2));
+  Mesh({n1.get(), n2.get()});
+  const auto answer = MakeMessage(raft::MessageType::kVoteResp, 2, 1, 2);
+  const auto vote = MakeMessage(raft::MessageType::kVote, 1, 2, 2);
+  n1->transport->Send({vote, vote, vote});
+  ASSERT_TRUE(n2->inbox.WaitForMessages(3));
+  n2->transport->Send({answer});  // one of three answered
+  ASSERT_TRUE(n1->inbox.WaitForMessages(1));
+  std::this_thread::sleep_for(milliseconds(100));
+  EXPECT_EQ(n1->transport->Stats().held_reads, 0u);
+  std::this_thread::sleep_for(milliseconds(1000));
+  n2->transport->Send({answer});  // two of three: the count is forgotten
+  ASSERT_TRUE(n1->inbox.WaitForMessages(2));
+  EXPECT_TRUE(Eventually([&] { return n1->transport->Stats().held_reads == 1; }));
+}
+
+// Stop ends a stream whose read is held (it has no operation in flight to
+// see the cancellation by itself).
+TEST(GrpcTransportTest, StopEndsAStreamWithAHeldRead) {
+  TransportConfig config = TestConfig(1);
+  config.held_read_max_us = 30'000'000;  // far longer than Stop may take
+  auto n1 = StartNode(config);
+  auto n2 = StartNode(TestConfig(2));
+  Mesh({n1.get(), n2.get()});
+  n2->transport->Send({MakeMessage(raft::MessageType::kAppResp, 2, 1)});
+  ASSERT_TRUE(n1->inbox.WaitForMessages(1));
+  ASSERT_TRUE(Eventually([&] { return n1->transport->Stats().held_reads == 1; }));
+  auto start = steady_clock::now();
+  n1->Stop();
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
 }
 
