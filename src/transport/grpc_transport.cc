@@ -199,13 +199,16 @@ void RaftPeerService::Start(const TransportHandlers* handlers, CompletionLoop* l
   }
   for (int i = 0; i < kArmedStreams; ++i) (new InboundStream(this))->Arm();
   loop->AddDriver(&held_reads_driver_);
+  std::lock_guard<std::mutex> lock(mu_);
+  driver_added_ = true;
 }
 
 void RaftPeerService::Stop() {
   CompletionLoop* loop = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    loop = loop_;
+    if (driver_added_) loop = loop_;
+    driver_added_ = false;  // Stop runs again from the destructor, maybe after the loop is gone
   }
   // Outside mu_: the loop holds its drivers' lock while it asks this one.
   if (loop != nullptr) loop->DetachDriver(&held_reads_driver_);
