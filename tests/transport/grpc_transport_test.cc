@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "tests/testing/loopback_port.h"
@@ -452,6 +453,23 @@ TEST(GrpcTransportTest, StopIsCleanWithOpenStreams) {
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
 }
 
+// Nodes 1 (with config1) and 2, meshed, after node 2 sent node 1 an answer
+// it did not ask for: node 1 holds its read of node 2's stream. Null nodes
+// if that did not happen.
+std::pair<std::unique_ptr<Node>, std::unique_ptr<Node>> NodesWithAHeldRead(
+    const TransportConfig& config1) {
+  auto n1 = StartNode(config1);
+  auto n2 = StartNode(TestConfig(2));
+  Mesh({n1.get(), n2.get()});
+  n2->transport->Send({MakeMessage(raft::MessageType::kAppResp, 2, 1)});
+  if (!n1->inbox.WaitForMessages(1) ||
+      !Eventually([&] { return n1->transport->Stats().held_reads == 1; })) {
+    ADD_FAILURE() << "node 1 did not hold its read of node 2's stream";
+    return {};
+  }
+  return {std::move(n1), std::move(n2)};
+}
+
 // After a batch of answers only, with no more answers awaited from that
 // peer, a stream's next read is held back (so that its flow-control window
 // update leaves with the next message to that peer, not on its own). A send
@@ -483,12 +501,8 @@ TEST(GrpcTransportTest, HeldReadIsResumedBySendToThatPeer) {
 // held_read_max_us (2 ms by default), so a message the peer sends unasked
 // (a vote request) does not wait for long.
 TEST(GrpcTransportTest, HeldReadIsResumedSoonWithoutASend) {
-  auto n1 = StartNode(TestConfig(1));
-  auto n2 = StartNode(TestConfig(2));
-  Mesh({n1.get(), n2.get()});
-  n2->transport->Send({MakeMessage(raft::MessageType::kAppResp, 2, 1)});
-  ASSERT_TRUE(n1->inbox.WaitForMessages(1));
-  ASSERT_TRUE(Eventually([&] { return n1->transport->Stats().held_reads == 1; }));
+  auto [n1, n2] = NodesWithAHeldRead(TestConfig(1));
+  ASSERT_TRUE(n1 && n2);
   auto start = steady_clock::now();
   n2->transport->Send({MakeMessage(raft::MessageType::kVote, 2, 1, 2)});
   ASSERT_TRUE(n1->inbox.WaitForMessages(2));
@@ -525,12 +539,8 @@ TEST(GrpcTransportTest, UnansweredRequestsStopHoldingReadsForAtMostASecond) {
 TEST(GrpcTransportTest, StopEndsAStreamWithAHeldRead) {
   TransportConfig config = TestConfig(1);
   config.held_read_max_us = 30'000'000;  // far longer than Stop may take
-  auto n1 = StartNode(config);
-  auto n2 = StartNode(TestConfig(2));
-  Mesh({n1.get(), n2.get()});
-  n2->transport->Send({MakeMessage(raft::MessageType::kAppResp, 2, 1)});
-  ASSERT_TRUE(n1->inbox.WaitForMessages(1));
-  ASSERT_TRUE(Eventually([&] { return n1->transport->Stats().held_reads == 1; }));
+  auto [n1, n2] = NodesWithAHeldRead(config);
+  ASSERT_TRUE(n1 && n2);
   auto start = steady_clock::now();
   n1->Stop();
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
