@@ -31,6 +31,7 @@ void CompletionLoop::AddDriver(Driver* driver) {
   {
     std::lock_guard<std::mutex> lock(driver_mu_);
     drivers_.push_back(driver);
+    due_at_.resize(drivers_.size());
   }
   Wake();  // the loop may be waiting with a deadline that knew nothing of it
 }
@@ -81,17 +82,21 @@ void CompletionLoop::Stop() {
 gpr_timespec CompletionLoop::RunDueRounds(bool queue_empty, int* events_since_round) {
   std::lock_guard<std::mutex> lock(driver_mu_);
   if (drivers_.empty() || draining()) return gpr_inf_future(GPR_CLOCK_MONOTONIC);
+  // Each driver is asked once before the rounds and once after.
   int64_t now = NowMicros();
   bool any_due = false;
-  for (Driver* driver : drivers_) any_due = any_due || driver->NextRoundAtUs() <= now;
+  for (size_t i = 0; i < drivers_.size(); ++i) {
+    due_at_[i] = drivers_[i]->NextRoundAtUs();
+    any_due = any_due || due_at_[i] <= now;
+  }
   if (any_due) {
     // Take what is ready first (the rounds then see it all), unless events
     // keep coming.
     if (!queue_empty && *events_since_round < kMaxEventsBetweenRounds) {
       return gpr_inf_past(GPR_CLOCK_MONOTONIC);
     }
-    for (Driver* driver : drivers_) {
-      if (driver->NextRoundAtUs() <= NowMicros()) driver->RunRound();
+    for (size_t i = 0; i < drivers_.size(); ++i) {
+      if (due_at_[i] <= now) drivers_[i]->RunRound();
     }
     *events_since_round = 0;
   }

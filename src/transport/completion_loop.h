@@ -136,6 +136,7 @@ class CompletionLoop {
 
   std::mutex driver_mu_;          // held by the loop while it calls the drivers
   std::vector<Driver*> drivers_;  // guarded by driver_mu_
+  std::vector<int64_t> due_at_;   // RunDueRounds' scratch; at least drivers_.size()
 
   std::mutex wake_mu_;  // orders Wake's Set against Stop's queue shutdown
   std::atomic<bool> wake_pending_{false};

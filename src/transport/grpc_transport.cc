@@ -260,6 +260,11 @@ bool RaftPeerService::MaybeHoldRead(InboundStream* stream, NodeId peer, const Me
 }
 
 void RaftPeerService::NoteSent(const std::vector<raft::Message>& msgs) {
+  // A follower's sends are all answers: no lock for them.
+  if (std::none_of(msgs.begin(), msgs.end(),
+                   [](const raft::Message& m) { return ExpectsAnswer(m.type); })) {
+    return;
+  }
   int64_t now = 0;
   std::lock_guard<std::mutex> lock(mu_);
   for (const raft::Message& m : msgs) {

@@ -57,6 +57,12 @@ TEST(TransportConfigTest, RejectsEachBrokenRule) {
   c = Valid();
   c.keepalive_time_ms = 10;
   ExpectInvalid(c, "keepalive");
+
+  c = Valid();
+  c.held_read_max_us = -1;
+  ExpectInvalid(c, "held_read_max_us");
+  c.held_read_max_us = 60'000'001;
+  ExpectInvalid(c, "held_read_max_us");
 }
 
 }  // namespace
