@@ -163,6 +163,17 @@ bool ProgressTracker::QuorumActive(NodeId self) const {
   return active >= MajorityOf(config_.voters.size());
 }
 
+bool ProgressTracker::QuorumReplicatingWithout(NodeId self) const {
+  size_t replicating = 0;
+  for (NodeId id : config_.voters) {
+    const Progress* p = Get(id);
+    if (id != self && p != nullptr && p->recent_active && p->state == ProgressState::kReplicate) {
+      ++replicating;
+    }
+  }
+  return replicating >= MajorityOf(config_.voters.size());
+}
+
 VoteResult ProgressTracker::TallyVotes(size_t* granted, size_t* rejected) const {
   *granted = 0;
   *rejected = 0;

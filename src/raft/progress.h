@@ -108,6 +108,9 @@ class ProgressTracker {
   Index Committed() const;
   // True if a majority of voters (counting self) were recently active.
   bool QuorumActive(NodeId self) const;
+  // True if the voters other than self that are replicating (kReplicate) and
+  // were recently active form a majority: they can commit without self's copy.
+  bool QuorumReplicatingWithout(NodeId self) const;
 
   void ResetVotes() { votes_.clear(); }
   void RecordVote(NodeId id, bool granted) { votes_.emplace(id, granted); }

@@ -52,6 +52,10 @@ class Raft {
   void BroadcastCommit();
   // See RawNode::ReportLeaderLogDurable.
   void LeaderLogDurable(Term term, Index index);
+  // See RawNode::FollowersCanCommit.
+  bool FollowersCanCommit() const {
+    return state_ == StateRole::kLeader && trk_.QuorumReplicatingWithout(id_);
+  }
   // Acknowledges what a Ready handed out.
   void Advance(const ReadyCursor& c);
 

@@ -27,6 +27,8 @@ RawNode::~RawNode() = default;
 NodeId RawNode::id() const { return raft_->id(); }
 Index RawNode::LastIndex() const { return raft_->log().LastIndex(); }
 Term RawNode::CurrentTerm() const { return raft_->term(); }
+Index RawNode::CommitIndex() const { return raft_->log().committed(); }
+bool RawNode::FollowersCanCommit() const { return raft_->FollowersCanCommit(); }
 SoftState RawNode::GetSoftState() const { return raft_->soft_state(); }
 
 void RawNode::Tick() { raft_->Tick(); }

@@ -171,6 +171,11 @@ class RawNode {
   // may commit). Ignored unless this node is still the leader of term: a
   // report from an earlier term is stale (that term's log may have changed).
   void ReportLeaderLogDurable(Term term, Index index);
+  // True when this node is the leader and enough of its followers are
+  // replicating and were heard from within the last election timeout to
+  // commit new entries without the leader's own copy; a leader may then put
+  // off syncing its log (the server's leader_sync_delay_us).
+  bool FollowersCanCommit() const;
   // With Config::defer_commit_broadcast: true while this leader's commit index
   // is ahead of what it last broadcast; BroadcastCommit then sends it (an
   // append, empty if need be, to every follower not paused). No-ops otherwise.
@@ -186,6 +191,7 @@ class RawNode {
   // Cheap accessors for the owner's hot path (GetStatus copies progress).
   Index LastIndex() const;
   Term CurrentTerm() const;
+  Index CommitIndex() const;
   SoftState GetSoftState() const;
 
  private:

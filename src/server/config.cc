@@ -168,6 +168,11 @@ ParseResult ParseServerConfig(int argc, char** argv) {
                  "RocksDB memtable size per column family (1 MiB to 1 GiB)")
       ->capture_default_str()
       ->check(CLI::Range(uint64_t{1} << 20, uint64_t{1} << 30));
+  app.add_option("--leader-sync-delay-us", c.leader_sync_delay_us,
+                 "how long a leader puts off syncing its own log while its followers alone "
+                 "can commit (0: sync at once)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
   app.add_option("--request-timeout-ms", c.request_timeout_ms,
                  "deadline of a request that brings none")
       ->capture_default_str()

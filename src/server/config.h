@@ -56,6 +56,11 @@ struct ServerConfig {
   // saves CPU per write over few keys, larger keeps p99 over many (README,
   // Performance, "Memtables").
   uint64_t memtable_bytes = storage::DbOptions().write_buffer_bytes;
+  // How long a leader puts off syncing a write of its own log while its
+  // followers alone can commit: a write they commit within it is never
+  // synced by the leader (0: sync every write at once). README, "How a
+  // write flows".
+  int64_t leader_sync_delay_us = 1000;
 
   std::string log_level = "info";
 

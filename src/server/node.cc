@@ -258,6 +258,7 @@ int64_t Node::NextRoundAtUs() {
   int64_t at = next_tick_us_;
   if (commit_broadcast_at_us_ != 0) at = std::min(at, commit_broadcast_at_us_);
   if (int64_t resend_at = ReadRoundResendAt(); resend_at != 0) at = std::min(at, resend_at);
+  if (!deferred_syncs_.empty()) at = std::min(at, deferred_syncs_.front().due_at_us);
   return at;
 }
 
@@ -308,6 +309,7 @@ void Node::RunRound() {
     ExpireWaiters(now);
   }
   while (raw_->HasReady()) HandleReady();
+  SyncDeferredLeaderWrites(NowMicros());
   if (!raw_->HasUnbroadcastCommit()) {
     commit_broadcast_at_us_ = 0;
   } else if (commit_broadcast_at_us_ == 0) {
@@ -386,16 +388,28 @@ void Node::HandleReady() {
     // (raft::Config::report_leader_log_durable). A new term or vote is
     // always synced here, before anything that depends on it is sent.
     bool leader_write = send_early && !rd.entries.empty();
-    bool sync_later = leader_write && EarlierWritesInFlight(rd.entries.size());
+    // While the followers alone can commit, the leader's sync waits (see
+    // SyncDeferredLeaderWrites): they usually commit first, and then it is
+    // not needed at all.
+    bool defer = leader_write && config_.leader_sync_delay_us > 0 && raw_->FollowersCanCommit();
+    bool sync_later = leader_write && (defer || EarlierWritesInFlight(rd.entries.size()));
     bool sync = rd.must_sync && !sync_later && !config_.unsafe_test_no_fsync;
     absl::Status st = log_->Save(rd.hard_state, rd.entries, sync);
     // A replica that cannot persist its log must not vote or acknowledge.
     RAFTKV_CHECK_MSG(st.ok(), absl::StrCat("writing the Raft log failed: ", st.ToString()));
     if (!rd.hard_state.IsEmpty()) persisted_hard_state_ = rd.hard_state;
-    if (sync_later) {
+    if (defer) {
+      if (deferred_syncs_.empty()) deferred_term_ = raw_->CurrentTerm();
+      deferred_syncs_.push_back(
+          DeferredSync{rd.entries.back().index, NowMicros() + config_.leader_sync_delay_us});
+    } else if (sync_later) {
       log_syncer_->Request(raw_->CurrentTerm(), rd.entries.back().index);
+      deferred_syncs_.clear();  // that sync covers them
     } else if (leader_write) {
       synced_here = rd.entries.back().index;
+      deferred_syncs_.clear();
+    } else if (sync) {
+      deferred_syncs_.clear();
     }
   }
   if (!send_early && !rd.messages.empty()) transport_->Send(std::move(rd.messages));
@@ -434,6 +448,26 @@ void Node::HandleReady() {
   raw_->Advance();
   if (synced_here != 0) raw_->ReportLeaderLogDurable(raw_->CurrentTerm(), synced_here);
   PublishInfo();
+}
+
+void Node::SyncDeferredLeaderWrites(int64_t now_us) {
+  if (deferred_syncs_.empty()) return;
+  if (soft_state_.role != raft::StateRole::kLeader || raw_->CurrentTerm() != deferred_term_) {
+    // Not leader of that term any more: the core no longer counts this copy,
+    // and whatever this node votes for or acknowledges in a later term comes
+    // after the synced write of that term, which covers these writes too.
+    deferred_syncs_.clear();
+    return;
+  }
+  raft::Index commit = raw_->CommitIndex();
+  while (!deferred_syncs_.empty() && deferred_syncs_.front().last <= commit) {
+    deferred_syncs_.pop_front();  // on a majority's disks without this copy
+  }
+  if (deferred_syncs_.empty()) return;
+  if (now_us >= deferred_syncs_.front().due_at_us) {
+    log_syncer_->Request(deferred_term_, deferred_syncs_.back().last);
+    deferred_syncs_.clear();
+  }
 }
 
 bool Node::EarlierWritesInFlight(size_t ready_entries) {

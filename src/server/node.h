@@ -26,14 +26,23 @@
 //      whose commit index advanced and that sent no append since (which would
 //      have carried it) for kCommitBroadcastDelayUs broadcasts it;
 //   3. handle every Ready: a leader sends its messages first, then writes
-//      its entries + hard state in one batch WITHOUT a sync and asks the log
-//      syncer (log_syncer.h, a thread of its own) to sync it; the core counts
-//      the leader's copy only when the syncer reports it durable (stepped at
-//      the start of a later round), so commit still needs a majority of
-//      synced copies, and the loop goes on taking proposals and answers
-//      meanwhile (dissertation 10.2.1). Everyone else (and a leader whose
-//      term or vote changed) persists in one synced batch (group commit) and
-//      sends after the write;
+//      its entries + hard state in one batch WITHOUT a sync; the core counts
+//      the leader's copy only when it is reported durable, so commit still
+//      needs a majority of synced copies (dissertation 10.2.1). While its
+//      followers alone can commit (RawNode::FollowersCanCommit: a quorum of
+//      them replicating and heard from within the election timeout), the
+//      leader defers that sync: a deferred write that commits (on the
+//      followers' disks) needs none, and one not committed within
+//      leader_sync_delay_us of its write is handed to the log syncer
+//      (log_syncer.h, a thread of its own) with every deferred write after
+//      it. Otherwise the write goes to the syncer at once, or, when no other
+//      write is in flight, is synced inline. The syncer's report is stepped
+//      at the start of a later round; the loop goes on taking proposals and
+//      answers meanwhile. Everyone else (and a leader whose term or vote
+//      changed) persists in one synced batch (group commit) and sends after
+//      the write; a synced write covers every earlier unsynced one (one
+//      write-ahead log), so a node syncs its whole log before it votes,
+//      campaigns or acknowledges anything in a new term;
 //      hand committed entries to the apply thread; serve answered read
 //      indexes at once when already applied, else hand them over too;
 //      Advance.
@@ -195,6 +204,10 @@ class Node final : public transport::CompletionLoop::Driver {
   // can step their acknowledgements meanwhile; with none, the loop would
   // only wait, and syncs inline (one thread hand-off less per write).
   bool EarlierWritesInFlight(size_t ready_entries);
+  // A leader's deferred writes that committed (on a majority's disks without
+  // this copy) need no sync; once the oldest of the rest is due, it is
+  // handed to the log syncer with all after it.
+  void SyncDeferredLeaderWrites(int64_t now_us);
   void PublishInfo();
   void ExpireReadRounds(int64_t now_us, bool fail_all, const char* why);
   // When the next resend of a pending read round is due (0: none is).
@@ -242,6 +255,14 @@ class Node final : public transport::CompletionLoop::Driver {
   int64_t commit_broadcast_at_us_ = 0;            // 0: no commit waits to be broadcast
   std::map<std::string, ReadRound> read_rounds_;  // by ReadIndex context
   uint64_t next_read_ctx_ = 1;
+  // A leader's log writes neither synced nor handed to the log syncer, in
+  // index order: the last index of each and when its sync is due.
+  struct DeferredSync {
+    raft::Index last;
+    int64_t due_at_us;
+  };
+  std::deque<DeferredSync> deferred_syncs_;
+  raft::Term deferred_term_ = 0;  // the term they were written in
   raft::SoftState soft_state_;
   raft::HardState persisted_hard_state_;
 

@@ -276,6 +276,7 @@ void ClusterService::Status(StatusCall* call) {
   resp->set_db_size_bytes(db_->DiskSizeBytes());
   resp->set_raft_index(info.last_index);
   resp->set_version(kVersion);
+  resp->set_log_syncs(db_->WalSyncs());
   call->Finish(grpc::Status::OK);
 }
 

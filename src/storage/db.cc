@@ -244,13 +244,16 @@ absl::Status Db::Write(rocksdb::WriteBatch* batch, bool sync, absl::string_view 
   rocksdb::WriteOptions wo;
   wo.sync = sync;
   RETURN_IF_ERROR(FromRocks(db_->Write(wo, batch), context));
+  if (sync) wal_syncs_.fetch_add(1, std::memory_order_relaxed);
   if (fs_->TakeWalSwitchDue()) SwitchToTheSpareWal();
   return absl::OkStatus();
 }
 
 absl::Status Db::SyncWal() {
   RAFTKV_CHECK_MSG(db_ != nullptr, "sync of a closed Db");
-  return FromRocks(db_->SyncWAL(), "syncing the write-ahead log");
+  RETURN_IF_ERROR(FromRocks(db_->SyncWAL(), "syncing the write-ahead log"));
+  wal_syncs_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
 }
 
 void Db::SwitchToTheSpareWal() {

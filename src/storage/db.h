@@ -53,6 +53,7 @@
 // Close and the destructor must not race with any other call.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -121,6 +122,9 @@ class Db {
   // Makes every Write that returned before this call durable, synced or not
   // (RocksDB SyncWAL). Safe while other threads write.
   absl::Status SyncWal();
+  // How many syncs of the WAL (synced Writes and SyncWals) this Db has made
+  // since it was opened (Status: log_syncs). Any thread.
+  uint64_t WalSyncs() const { return wal_syncs_.load(std::memory_order_relaxed); }
   // Applies batch atomically without the WAL: it is durable only after the
   // next flush (or Close), and a crash before then loses it whole, with every
   // unlogged batch after it. For state the Raft log can rebuild, only.
@@ -143,6 +147,7 @@ class Db {
   void SwitchToTheSpareWal();
 
   std::string dir_;
+  std::atomic<uint64_t> wal_syncs_{0};
   uint64_t cluster_id_ = 0;
   uint64_t node_id_ = 0;
   // RocksDB's file system and Env; they outlive db_ (declared before it).

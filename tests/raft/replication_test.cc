@@ -275,6 +275,42 @@ TEST(ReplicationTest, ReportIsIgnoredByAFollowerAndWithoutTheOption) {
   EXPECT_EQ(rep.node(2).role(), StateRole::kFollower);
 }
 
+// What lets a leader put off its own sync (the server's leader_sync_delay_us):
+// followers that replicate and were heard from lately can commit alone.
+TEST(ReplicationTest, LeaderKnowsWhenItsFollowersCanCommitWithoutIt) {
+  Network net({1, 2, 3}, [](Config& c) {
+    c.report_leader_log_durable = true;
+    c.check_quorum = true;
+  });
+  net.Elect(1);
+  EXPECT_TRUE(net.raw(1).FollowersCanCommit());
+  EXPECT_FALSE(net.raw(2).FollowersCanCommit()) << "a follower";
+
+  net.Isolate(3);
+  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("x")));
+  net.Stabilize();
+  ASSERT_EQ(net.node(2).LastIndex(), 2u);
+  ASSERT_EQ(net.node(1).commit(), 1u) << "only the leader's own copy is missing";
+  // Node 3 stays silent through a check-quorum round (an election timeout):
+  // node 2 alone is no quorum.
+  for (int i = 0; i < 10; ++i) {
+    net.Tick(1);
+    net.Stabilize();
+  }
+  ASSERT_EQ(net.node(1).role(), StateRole::kLeader);
+  EXPECT_FALSE(net.raw(1).FollowersCanCommit());
+  net.raw(1).ReportLeaderLogDurable(net.node(1).term(), 2);
+  net.Stabilize();
+  EXPECT_EQ(net.node(1).commit(), 2u);
+
+  // Once node 3 is back and replicating, the followers suffice again.
+  net.Heal();
+  RAFT_ASSERT_OK(net.raw(1).Propose(Payload("y")));
+  net.Stabilize();
+  EXPECT_EQ(net.node(1).commit(), 3u) << "nodes 2 and 3 commit without the leader's copy";
+  EXPECT_TRUE(net.raw(1).FollowersCanCommit());
+}
+
 TEST(ReplicationTest, HeartbeatCarriesCommit) {
   NodeSetup s = Voters({1, 2, 3});
   s.entries = {MakeEntry(1, 1), MakeEntry(2, 1, "b"), MakeEntry(3, 1, "c")};
