@@ -1,12 +1,13 @@
 // raftkv: the server binary. Parses flags (config.h), opens the node's
 // database, and starts the node with one gRPC server that carries both the
-// peer transport (listening on the peer address) and the client services
-// (their connections accepted by a ClientListener on the client address,
-// client_listener.h); each side refuses calls that came in on the other's
-// port. One CompletionLoop thread runs all of that server's calls, the
-// transport's outgoing streams and, between their events, the node loop's
+// peer transport and the client services; the server listens on no port of
+// its own: two ConnectionListeners (src/transport/connection_listener.h)
+// accept the peer address's and the client address's connections and hand
+// them over, so that each call knows its socket and its port, and each side
+// refuses calls that came in on the other's port. One CompletionLoop thread runs all of that
+// server's calls, the transport's outgoing streams and, between their events, the node loop's
 // rounds (completion_loop.h, node.h). Runs until SIGINT or
-// SIGTERM, then shuts down in order: the listener, the node (answering every
+// SIGTERM, then shuts down in order: the listeners, the node (answering every
 // waiting request), the transport, the server, the loop.
 //
 // Any start-up failure prints one line "raftkv: <what was wrong and what to
@@ -23,7 +24,6 @@
 #include "absl/synchronization/mutex.h"
 #include "src/common/logging.h"
 #include "src/common/status_macros.h"
-#include "src/server/client_listener.h"
 #include "src/server/config.h"
 #include "src/server/node.h"
 #include "src/server/services.h"
@@ -32,24 +32,11 @@
 #include "src/storage/power_cut.h"
 #include "src/storage/raft_log_store.h"
 #include "src/transport/completion_loop.h"
+#include "src/transport/connection_listener.h"
 #include "src/transport/grpc_transport.h"
 
 namespace raftkv::server {
 namespace {
-
-absl::StatusOr<std::unique_ptr<grpc::Server>> Listen(grpc::ServerBuilder* builder,
-                                                     const std::string& what,
-                                                     const std::string& address) {
-  int port = 0;
-  builder->AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
-  std::unique_ptr<grpc::Server> server = builder->BuildAndStart();
-  if (server == nullptr || port == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot listen for ", what, " on ", address,
-                     ": the address is in use or not local; choose another with --listen-", what));
-  }
-  return server;
-}
 
 absl::Status Run(const ServerConfig& config) {
   RETURN_IF_ERROR(InitLogging(config.log_level, absl::StrCat("node", config.id)));
@@ -94,9 +81,10 @@ absl::Status Run(const ServerConfig& config) {
   KvService kv_service(config, node.get(), kv.get());
   ClusterService cluster_service(config, node.get(), kv.get(), db.get());
 
-  // One gRPC server carries the peer service (listening on the peer
-  // address) and the client services (fed by a ClientListener), all run by
-  // one CompletionLoop thread, which also runs the node loop.
+  // One gRPC server carries the peer service and the client services, all
+  // run by one CompletionLoop thread, which also runs the node loop. It
+  // listens on no port itself: ConnectionListeners hand it the connections
+  // of both addresses.
   grpc::ServerBuilder builder;
   transport::ConfigureServerBuilder(tc, &builder);
   // Let client requests somewhat over the limit through to validation,
@@ -109,8 +97,8 @@ absl::Status Run(const ServerConfig& config) {
   kv_service.Register(&builder);
   cluster_service.Register(&builder);
   transport::CompletionLoop loop(builder.AddCompletionQueue(), "raft-loop");
-  ASSIGN_OR_RETURN(std::unique_ptr<grpc::Server> server,
-                   Listen(&builder, "peer", config.listen_peer));
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr) return absl::InternalError("gRPC could not start the node's server");
   // On every way out, in the order gRPC needs: the server's Shutdown, then
   // the loop's drain, then (by scope) the server's end.
   auto stop_server = absl::MakeCleanup([&] {
@@ -118,6 +106,11 @@ absl::Status Run(const ServerConfig& config) {
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     loop.Stop();
   });
+  // Peers may connect from here on; their streams are refused (UNAVAILABLE,
+  // and retried) until the transport starts below.
+  ASSIGN_OR_RETURN(std::unique_ptr<transport::ConnectionListener> peer_listener,
+                   transport::ConnectionListener::Start(config.listen_peer,
+                                                        transport::NodePort::kPeer, server.get()));
 
   transport::TransportHandlers handlers;
   Node* n = node.get();
@@ -130,9 +123,11 @@ absl::Status Run(const ServerConfig& config) {
   cluster_service.Start(&loop);
   loop.Start();
 
-  absl::StatusOr<std::unique_ptr<ClientListener>> listener =
-      ClientListener::Start(config.listen_client, server.get());
+  absl::StatusOr<std::unique_ptr<transport::ConnectionListener>> listener =
+      transport::ConnectionListener::Start(config.listen_client, transport::NodePort::kClient,
+                                           server.get());
   if (!listener.ok()) {
+    peer_listener->Stop();
     node->Stop();
     transport->Stop();
     return listener.status();
@@ -147,8 +142,9 @@ absl::Status Run(const ServerConfig& config) {
   if (sig == SIGUSR2) storage::power_cut::Cut();  // only with --test-power-cut-signal
   spdlog::info("signal {}: shutting down", sig);
   (*listener)->Stop();  // no new connections for a server shutting down
-  node->Stop();         // off the loop; answers every waiting request
-  transport->Stop();    // cancels the peer streams (the loop still runs them)
+  peer_listener->Stop();
+  node->Stop();       // off the loop; answers every waiting request
+  transport->Stop();  // cancels the peer streams (the loop still runs them)
   std::move(stop_server).Invoke();
   node.reset();
   RETURN_IF_ERROR(db->Close());

@@ -12,7 +12,7 @@
 //
 // How: the node opens a ResponseBatch on its thread around answering a
 // batch of waiters; a service, before finishing a call in it, calls
-// ResponseBatch::Cork with the call's socket (client_listener.h), which
+// ResponseBatch::Cork with the call's socket (connection_listener.h), which
 // corks it (TCP_CORK) at its first response in the batch; the batch's end
 // uncorks every socket it corked, which sends what was queued. A batch of
 // fewer than two responses is inert: a lone response costs no system call

@@ -6,9 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/common/clock.h"
-#include "src/server/client_listener.h"
 #include "src/server/response_batch.h"
 #include "src/storage/validation.h"
+#include "src/transport/connection_listener.h"
 
 namespace raftkv::server {
 
@@ -26,7 +26,9 @@ const char kVersion[] = "raftkv 0.1.0";
 // together.
 template <class Call>
 void Answer(Call* call, const grpc::Status& st) {
-  if (ResponseBatch::IsOpen()) ResponseBatch::Cork(ConnectionFd(*call->context()));
+  if (ResponseBatch::IsOpen()) {
+    ResponseBatch::Cork(transport::HandedConnectionOf(*call->context()).fd);
+  }
   call->Finish(st);
 }
 
@@ -61,11 +63,13 @@ void ArmCalls(const typename Call::Method* method) {
 }
 
 // The node's one gRPC server also listens on the peer address (main.cc).
-// A client call that came in there, not through the ClientListener, is
-// refused (true), with the address to use instead.
+// A client call that came in there, not through the client address's
+// ConnectionListener, is refused (true), with the address to use instead.
 template <class Call>
 bool RefusedOffClientPort(const ServerConfig& config, Call* call) {
-  if (ConnectionFd(*call->context()) >= 0) return false;
+  if (transport::HandedConnectionOf(*call->context()).On(transport::NodePort::kClient)) {
+    return false;
+  }
   call->Finish(grpc::Status(
       grpc::StatusCode::FAILED_PRECONDITION,
       absl::StrCat(config.listen_peer, " is node ", config.id,

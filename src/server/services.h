@@ -18,7 +18,7 @@
 // codes one to one, in ToGrpcStatus, the one place that does it.
 // Calls answered from a node thread are finished through Answer, which
 // counts each in the thread's open ResponseBatch (its connection's socket
-// comes from ClientListener), so a batch's responses leave together.
+// comes from a ConnectionListener), so a batch's responses leave together.
 // Thread-safety: calls are served on the loop's thread; those that wait are
 // answered from node threads, and scans from the scan worker's.
 #pragma once

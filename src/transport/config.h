@@ -52,9 +52,10 @@ struct TransportConfig {
   int64_t keepalive_time_ms = 10000;
   int64_t keepalive_timeout_ms = 5000;
 
-  // How long a stream's read may be held back after a batch of answers
-  // (grpc_transport.h, "Held reads") before it is resumed without a send to
-  // that peer. 0: reads are never held.
+  // How long a window update may be held back (grpc_transport.h, "Window
+  // updates"): a stream's read after a batch of answers, or a peer's socket
+  // corked after a request, before it is let go without a send to that
+  // peer. 0: reads are never held and sockets never corked.
   int64_t held_read_max_us = 2000;
 
   // Returns InvalidArgument naming the offending field and the rule.

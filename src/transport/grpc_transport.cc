@@ -1,8 +1,11 @@
 #include "src/transport/grpc_transport.h"
 
 #include <google/protobuf/io/coded_stream.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -14,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "src/common/clock.h"
 #include "src/raft/codec.h"
+#include "src/transport/connection_listener.h"
 
 namespace raftkv::transport {
 namespace {
@@ -45,14 +49,6 @@ grpc::ChannelArguments ChannelArgs(const TransportConfig& config) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return args;
-}
-
-// Whether the call came on a connection the server was handed as a file
-// descriptor (grpc::AddInsecureChannelFromFd names its peer "fd:N"): raftkv
-// hands its client port's connections over so (src/server/client_listener.h)
-// and serves this service on the peer port only.
-bool IsHandedOverConnection(const grpc::ServerContext& context) {
-  return context.peer().rfind("fd:", 0) == 0;
 }
 
 // Whether the receiver of a message of type t answers it (the answer is
@@ -119,7 +115,7 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
       return;
     }
     switch (state_) {
-      case State::kRequested:
+      case State::kRequested: {
         if (!ok) {
           delete this;
           return;
@@ -127,7 +123,9 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
         (new InboundStream(service_))->Arm();
         handlers_ = service_->StreamStarted(this);
         registered_ = true;
-        if (IsHandedOverConnection(context_)) {
+        const HandedConnection connection = HandedConnectionOf(context_);
+        if (connection.On(NodePort::kPeer)) cork_fd_ = connection.fd;
+        if (connection.On(NodePort::kClient)) {
           Finish(grpc::Status(
               grpc::StatusCode::PERMISSION_DENIED,
               absl::StrCat("node ", service_->config_.node_id,
@@ -143,6 +141,7 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
         }
         Read();
         return;
+      }
       case State::kReading: {
         if (!ok) {  // the sender closed the stream, or it was cancelled
           Finish(grpc::Status::OK);
@@ -153,7 +152,7 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
           Finish(status);
           return;
         }
-        if (service_->MaybeHoldRead(this, stream_from_, batch_)) return;
+        if (service_->HoldReadOrCork(this, stream_from_, batch_, cork_fd_)) return;
         Read();
         return;
       }
@@ -186,6 +185,7 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
   bool registered_ = false;                      // in service_->streams_
   const TransportHandlers* handlers_ = nullptr;  // nullptr: refused
   NodeId stream_from_ = raft::kNoNode;
+  int cork_fd_ = -1;  // the connection's socket, if a peer-port listener handed it over
   MessageBatch batch_;
   SendAck ack_;
 };
@@ -217,6 +217,9 @@ void RaftPeerService::Stop() {
   for (auto& [peer, held] : held_) held.stream->Read();  // to see the cancellation
   held_.clear();
   any_held_.store(false, std::memory_order_release);
+  for (auto& [peer, corked] : corked_) SetCork(corked.fd, false);
+  corked_.clear();
+  any_corked_.store(false, std::memory_order_release);
   for (InboundStream* stream : streams_) stream->Cancel();
   streams_done_.wait(lock, [&] { return streams_.empty(); });
 }
@@ -229,7 +232,8 @@ const TransportHandlers* RaftPeerService::StreamStarted(InboundStream* stream) {
   return running_ ? handlers_ : nullptr;
 }
 
-bool RaftPeerService::MaybeHoldRead(InboundStream* stream, NodeId peer, const MessageBatch& batch) {
+bool RaftPeerService::HoldReadOrCork(InboundStream* stream, NodeId peer, const MessageBatch& batch,
+                                     int cork_fd) {
   bool request = false;
   int64_t answers = 0;
   for (const raftpb::Message& m : batch.messages()) {
@@ -249,10 +253,19 @@ bool RaftPeerService::MaybeHoldRead(InboundStream* stream, NodeId peer, const Me
     awaited.count = 0;
     awaited.zero_at_us = now;
   }
-  if (!running_ || config_.held_read_max_us == 0 || request || awaited.count > 0 ||
-      held_.count(peer) != 0) {
+  if (!running_ || config_.held_read_max_us == 0) return false;
+  if (request) {
+    // Cork the connection until the answer goes out (at most until the
+    // driver's bound): the update the next read sends is held with it.
+    if (cork_fd >= 0 && corked_.count(peer) == 0) {
+      SetCork(cork_fd, true);
+      corked_[peer] = CorkedSocket{cork_fd, now};
+      any_corked_.store(true, std::memory_order_release);
+      corked_answers_.fetch_add(1, std::memory_order_relaxed);
+    }
     return false;
   }
+  if (awaited.count > 0 || held_.count(peer) != 0) return false;
   held_[peer] = HeldRead{stream, now};
   any_held_.store(true, std::memory_order_release);
   held_reads_.fetch_add(1, std::memory_order_relaxed);
@@ -274,7 +287,26 @@ void RaftPeerService::NoteSent(const std::vector<raft::Message>& msgs) {
   }
 }
 
-void RaftPeerService::ResumeHeldRead(NodeId peer) {
+void RaftPeerService::SetCork(int fd, bool on) {
+  int v = on ? 1 : 0;
+  // Fails harmlessly (EBADF, ENOTSOCK) on a socket gRPC has closed since.
+  setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+}
+
+void RaftPeerService::AfterWriteTo(NodeId peer) {
+  if (any_corked_.load(std::memory_order_acquire)) {
+    int fd = -1;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = corked_.find(peer);
+      if (it != corked_.end()) {
+        fd = it->second.fd;
+        corked_.erase(it);
+        any_corked_.store(!corked_.empty(), std::memory_order_release);
+      }
+    }
+    if (fd >= 0) SetCork(fd, false);
+  }
   if (!any_held_.load(std::memory_order_acquire)) return;
   InboundStream* stream = nullptr;
   {
@@ -289,24 +321,26 @@ void RaftPeerService::ResumeHeldRead(NodeId peer) {
 }
 
 int64_t RaftPeerService::HeldReadsDriver::NextRoundAtUs() {
-  if (!service_->any_held_.load(std::memory_order_acquire)) {
+  if (!service_->any_held_.load(std::memory_order_acquire) &&
+      !service_->any_corked_.load(std::memory_order_acquire)) {
     return std::numeric_limits<int64_t>::max();
   }
   std::lock_guard<std::mutex> lock(service_->mu_);
-  int64_t due = std::numeric_limits<int64_t>::max();
-  for (const auto& [peer, held] : service_->held_) {
-    due = std::min(due, held.since_us + service_->config_.held_read_max_us);
-  }
-  return due;
+  int64_t since = std::numeric_limits<int64_t>::max() - service_->config_.held_read_max_us;
+  for (const auto& [peer, held] : service_->held_) since = std::min(since, held.since_us);
+  for (const auto& [peer, corked] : service_->corked_) since = std::min(since, corked.since_us);
+  return since + service_->config_.held_read_max_us;
 }
 
 void RaftPeerService::HeldReadsDriver::RunRound() {
   std::vector<InboundStream*> due;
+  std::vector<int> uncork;
   {
     std::lock_guard<std::mutex> lock(service_->mu_);
     const int64_t now = NowMicros();
+    const int64_t max_us = service_->config_.held_read_max_us;
     for (auto it = service_->held_.begin(); it != service_->held_.end();) {
-      if (now >= it->second.since_us + service_->config_.held_read_max_us) {
+      if (now >= it->second.since_us + max_us) {
         due.push_back(it->second.stream);
         it = service_->held_.erase(it);
       } else {
@@ -314,8 +348,19 @@ void RaftPeerService::HeldReadsDriver::RunRound() {
       }
     }
     service_->any_held_.store(!service_->held_.empty(), std::memory_order_release);
+    for (auto it = service_->corked_.begin(); it != service_->corked_.end();) {
+      if (now >= it->second.since_us + max_us) {
+        uncork.push_back(it->second.fd);
+        it = service_->corked_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    service_->any_corked_.store(!service_->corked_.empty(), std::memory_order_release);
   }
   service_->held_reads_timed_out_.fetch_add(due.size(), std::memory_order_relaxed);
+  service_->corked_answers_timed_out_.fetch_add(uncork.size(), std::memory_order_relaxed);
+  for (int fd : uncork) SetCork(fd, false);
   for (InboundStream* stream : due) stream->Read();
 }
 
@@ -390,6 +435,8 @@ void RaftPeerService::AddStats(TransportStats* stats) const {
   stats->invalid_messages += invalid_messages_.load(std::memory_order_relaxed);
   stats->held_reads += held_reads_.load(std::memory_order_relaxed);
   stats->held_reads_timed_out += held_reads_timed_out_.load(std::memory_order_relaxed);
+  stats->corked_answers += corked_answers_.load(std::memory_order_relaxed);
+  stats->corked_answers_timed_out += corked_answers_timed_out_.load(std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------------------
@@ -955,7 +1002,7 @@ void GrpcTransport::Send(std::vector<raft::Message> msgs) {
   // One write per peer for everything just queued (unless one is in flight).
   for (PeerSender* peer : touched_) {
     peer->Kick();
-    service_.ResumeHeldRead(peer->peer());
+    service_.AfterWriteTo(peer->peer());
   }
   touched_.clear();
 }

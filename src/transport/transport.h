@@ -77,10 +77,12 @@ struct TransportStats {
   uint64_t dropped_unknown_peer = 0;  // m.to not added with AddPeer
   uint64_t received_messages = 0;     // delivered to on_message
   uint64_t received_batches = 0;
-  uint64_t rejected_streams = 0;      // wrong cluster id or node id
-  uint64_t invalid_messages = 0;      // failed to decode or validate; dropped
-  uint64_t held_reads = 0;            // reads of a stream held back after an answer
-  uint64_t held_reads_timed_out = 0;  // of those, resumed by the time bound
+  uint64_t rejected_streams = 0;          // wrong cluster id or node id
+  uint64_t invalid_messages = 0;          // failed to decode or validate; dropped
+  uint64_t held_reads = 0;                // reads of a stream held back after an answer
+  uint64_t held_reads_timed_out = 0;      // of those, resumed by the time bound
+  uint64_t corked_answers = 0;            // a peer's socket corked from a request to its answer
+  uint64_t corked_answers_timed_out = 0;  // of those, uncorked by the time bound
   std::map<NodeId, PeerStats> peers;
 };
 

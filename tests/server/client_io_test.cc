@@ -1,6 +1,6 @@
 // ResponseBatch (corking the sockets of responses answered together) and
-// ClientListener (accepting client connections for a gRPC server), on real
-// loopback sockets and a real gRPC server.
+// ConnectionListener (accepting a port's connections for a gRPC server), on
+// real loopback sockets and a real gRPC server.
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -10,10 +10,11 @@
 #include <unistd.h>
 
 #include <string>
+#include <tuple>
 
 #include "proto/kv.grpc.pb.h"
-#include "src/server/client_listener.h"
 #include "src/server/response_batch.h"
+#include "src/transport/connection_listener.h"
 
 namespace raftkv::server {
 namespace {
@@ -105,21 +106,26 @@ TEST(ResponseBatchTest, NestedBatchLeavesTheOuterOneInCharge) {
   EXPECT_EQ(tcp.Receive(100), "x;");
 }
 
-// A gRPC server fed by a ClientListener serves calls, and each call knows
-// its socket.
+using transport::ConnectionListener;
+using transport::HandedConnectionOf;
+using transport::NodePort;
+
+// A gRPC server fed by a ConnectionListener serves calls, and each call
+// knows its socket and port (the version field carries fd * 10 + port).
 class EchoStatus final : public v1::Cluster::CallbackService {
  public:
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx, const v1::StatusRequest*,
                                    v1::StatusResponse* resp) override {
-    resp->set_version(std::to_string(ConnectionFd(*ctx)));
+    transport::HandedConnection c = HandedConnectionOf(*ctx);
+    resp->set_version(std::to_string(c.fd * 10 + (c.On(NodePort::kPeer) ? 1 : 0)));
     auto* reactor = ctx->DefaultReactor();
     reactor->Finish(grpc::Status::OK);
     return reactor;
   }
 };
 
-// A started gRPC server with no listening port, for a ClientListener to feed.
-class ClientListenerTest : public ::testing::Test {
+// A started gRPC server with no listening port, for a ConnectionListener to feed.
+class ConnectionListenerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     grpc::ServerBuilder builder;
@@ -134,37 +140,62 @@ class ClientListenerTest : public ::testing::Test {
   std::unique_ptr<grpc::Server> server_;
 };
 
-TEST_F(ClientListenerTest, ServesGrpcCallsThatKnowTheirSocket) {
-  // An ephemeral port: bind one, learn it, release it, listen on it.
-  int probe = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a = BindLoopback(probe);
-  close(probe);
-  std::string address = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
-  auto listener = ClientListener::Start(address, server_.get());
-  ASSERT_TRUE(listener.ok()) << listener.status();
-
-  // A second listener on the same port fails, naming the address and the fix.
-  auto again = ClientListener::Start(address, server_.get());
-  ASSERT_FALSE(again.ok());
-  EXPECT_NE(again.status().message().find(address), std::string::npos) << again.status();
-  EXPECT_NE(again.status().message().find("--listen-client"), std::string::npos) << again.status();
-
+// What a Status call on address answers: fd * 10 + 1 for the peer port, fd *
+// 10 for the client port, negative when the call did not know its socket.
+int CallOn(const std::string& address) {
   auto stub =
       v1::Cluster::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   v1::StatusResponse resp;
   grpc::Status st = stub->Status(&ctx, v1::StatusRequest(), &resp);
-  ASSERT_TRUE(st.ok()) << st.error_message();
-  EXPECT_GE(std::stoi(resp.version()), 0) << "the call did not know its socket";
-
-  (*listener)->Stop();
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  return st.ok() ? std::stoi(resp.version()) : -1;
 }
 
-TEST_F(ClientListenerTest, UnresolvableHostIsAClearError) {
-  auto listener = ClientListener::Start("no-such-host.invalid:7001", server_.get());
+// An address on a port nothing listens on (bound once by the kernel's
+// choice, then released).
+std::string FreeLoopbackAddress() {
+  int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a = BindLoopback(probe);
+  close(probe);
+  return "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+}
+
+TEST_F(ConnectionListenerTest, ServesGrpcCallsThatKnowTheirSocketAndPort) {
+  const std::string client_address = FreeLoopbackAddress();
+  const std::string peer_address = FreeLoopbackAddress();
+  auto clients = ConnectionListener::Start(client_address, NodePort::kClient, server_.get());
+  ASSERT_TRUE(clients.ok()) << clients.status();
+  auto peers = ConnectionListener::Start(peer_address, NodePort::kPeer, server_.get());
+  ASSERT_TRUE(peers.ok()) << peers.status();
+
+  // A second listener on a port fails, naming the address and the flag to change.
+  for (auto [address, port, flag] :
+       {std::make_tuple(client_address, NodePort::kClient, "--listen-client"),
+        std::make_tuple(peer_address, NodePort::kPeer, "--listen-peer")}) {
+    auto again = ConnectionListener::Start(address, port, server_.get());
+    ASSERT_FALSE(again.ok());
+    EXPECT_NE(again.status().message().find(address), std::string::npos) << again.status();
+    EXPECT_NE(again.status().message().find(flag), std::string::npos) << again.status();
+  }
+
+  int on_client = CallOn(client_address);
+  EXPECT_GE(on_client, 0) << "the call did not know its socket";
+  EXPECT_EQ(on_client % 10, 0) << "a client-port call took itself for a peer's";
+  int on_peer = CallOn(peer_address);
+  EXPECT_GE(on_peer, 0) << "the call did not know its socket";
+  EXPECT_EQ(on_peer % 10, 1) << "a peer-port call took itself for a client's";
+
+  (*clients)->Stop();
+  (*peers)->Stop();
+}
+
+TEST_F(ConnectionListenerTest, UnresolvableHostIsAClearError) {
+  auto listener =
+      ConnectionListener::Start("no-such-host.invalid:7001", NodePort::kPeer, server_.get());
   ASSERT_FALSE(listener.ok());
-  EXPECT_NE(listener.status().message().find("cannot listen for clients on "
+  EXPECT_NE(listener.status().message().find("cannot listen for peers on "
                                              "no-such-host.invalid:7001"),
             std::string::npos)
       << listener.status();

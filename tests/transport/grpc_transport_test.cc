@@ -2,18 +2,22 @@
 // plus a grpc::Server on 127.0.0.1 with a kernel-chosen port.
 #include "src/transport/grpc_transport.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "src/transport/connection_listener.h"
 #include "tests/testing/loopback_port.h"
 #include "tests/transport/test_util.h"
 
@@ -43,18 +47,21 @@ TransportConfig TestConfig(NodeId id, uint64_t cluster_id = 7) {
 std::string Loopback(int port) { return "127.0.0.1:" + std::to_string(port); }
 
 // One node: a transport, and the peer server carrying its service with the
-// loop that runs it.
+// loop that runs it; the server listens itself, or is fed by a
+// ConnectionListener for the peer port (as raftkv's is).
 struct Node {
   Inbox inbox;  // first: outlives the transport's threads
   std::unique_ptr<GrpcTransport> transport;
   std::unique_ptr<CompletionLoop> loop;
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<ConnectionListener> listener;  // null: the server listens
   int port = 0;
 
   std::string address() const { return Loopback(port); }
   PeerStats peer(NodeId id) const { return transport->Stats().peers.at(id); }
 
   void Stop() {
+    if (listener) listener->Stop();
     transport->Stop();
     if (server) server->Shutdown();
     if (loop) loop->Stop();  // after the server's Shutdown, before its end
@@ -65,9 +72,10 @@ struct Node {
   }
 };
 
-// Starts a node listening on 127.0.0.1:port (0: any free port).
+// Starts a node listening on 127.0.0.1:port (0: any free port); with
+// handed_over, its connections are accepted by a peer-port ConnectionListener.
 std::unique_ptr<Node> StartNode(const TransportConfig& config, int port = 0,
-                                TransportHandlers handlers = {}) {
+                                TransportHandlers handlers = {}, bool handed_over = false) {
   auto node = std::make_unique<Node>();
   auto transport = GrpcTransport::Create(config);
   EXPECT_TRUE(transport.ok()) << transport.status();
@@ -77,8 +85,16 @@ std::unique_ptr<Node> StartNode(const TransportConfig& config, int port = 0,
   ConfigureServerBuilder(config, &builder);
   builder.RegisterService(node->transport->service());
   node->loop = std::make_unique<CompletionLoop>(builder.AddCompletionQueue(), "test-rpc");
-  builder.AddListeningPort(Loopback(port), grpc::InsecureServerCredentials(), &node->port);
-  node->server = builder.BuildAndStart();
+  if (handed_over) {
+    node->port = port != 0 ? port : UnusedLoopbackPort();
+    node->server = builder.BuildAndStart();
+    auto listener = ConnectionListener::Start(node->address(), NodePort::kPeer, node->server.get());
+    EXPECT_TRUE(listener.ok()) << listener.status();
+    if (listener.ok()) node->listener = std::move(*listener);
+  } else {
+    builder.AddListeningPort(Loopback(port), grpc::InsecureServerCredentials(), &node->port);
+    node->server = builder.BuildAndStart();
+  }
   EXPECT_TRUE(node->server != nullptr && node->port > 0) << "cannot listen on " << Loopback(port);
   if (!handlers.on_message) handlers = node->inbox.Handlers();
   node->transport->SetCompletionLoop(node->loop.get());
@@ -495,6 +511,74 @@ TEST(GrpcTransportTest, HeldReadIsResumedBySendToThatPeer) {
   }
   EXPECT_EQ(n2->transport->Stats().held_reads, 0u);
   EXPECT_EQ(n1->transport->Stats().held_reads_timed_out, 0u);
+  // The server listened itself, so node 2 does not know the socket: no cork.
+  EXPECT_EQ(n2->transport->Stats().corked_answers, 0u);
+}
+
+// Whether the socket this process accepted on 127.0.0.1:port (a
+// ConnectionListener's, handed to gRPC) is corked; nullopt if none is found.
+std::optional<bool> AcceptedSocketCorked(int port) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return std::nullopt;
+  std::optional<bool> corked;
+  while (dirent* e = readdir(dir)) {
+    int fd = std::atoi(e->d_name);
+    sockaddr_in local{}, remote{};
+    socklen_t len = sizeof local;
+    if (fd <= 2 || getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0 ||
+        local.sin_family != AF_INET || ntohs(local.sin_port) != port) {
+      continue;
+    }
+    len = sizeof remote;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &len) != 0) continue;  // listening
+    int v = 0;
+    len = sizeof v;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, &len) == 0) corked = v != 0;
+  }
+  closedir(dir);
+  return corked;
+}
+
+// A request read on a connection a peer-port ConnectionListener handed over
+// corks that connection's socket, so that the window update its read sends
+// waits there; the answer uncorks it (the update leaves with it). Here the
+// time bound is far away, so only the answer can have uncorked it.
+TEST(GrpcTransportTest, RequestCorksItsConnectionUntilTheAnswerLeaves) {
+  TransportConfig config2 = TestConfig(2);
+  config2.held_read_max_us = 30'000'000;
+  auto n1 = StartNode(TestConfig(1), 0, {}, /*handed_over=*/true);
+  auto n2 = StartNode(config2, 0, {}, /*handed_over=*/true);
+  ASSERT_TRUE(n1 && n2);
+  Mesh({n1.get(), n2.get()});
+  for (uint64_t round = 1; round <= 2; ++round) {
+    n1->transport->Send({Heartbeat(1, 2, round)});
+    ASSERT_TRUE(n2->inbox.WaitForMessages(round));
+    ASSERT_TRUE(Eventually([&] { return n2->transport->Stats().corked_answers == round; }));
+    EXPECT_EQ(AcceptedSocketCorked(n2->port), std::optional<bool>(true)) << "round " << round;
+    n2->transport->Send({MakeMessage(raft::MessageType::kHeartbeatResp, 2, 1)});
+    ASSERT_TRUE(n1->inbox.WaitForMessages(round));
+    EXPECT_EQ(AcceptedSocketCorked(n2->port), std::optional<bool>(false)) << "round " << round;
+  }
+  EXPECT_EQ(n2->transport->Stats().corked_answers_timed_out, 0u);
+  // Node 1 read only answers: it holds reads, it corks nothing.
+  EXPECT_EQ(n1->transport->Stats().corked_answers, 0u);
+}
+
+// A request that is never answered (lost, or ignored) leaves its connection
+// corked for held_read_max_us (2 ms by default) at most.
+TEST(GrpcTransportTest, UnansweredRequestUncorksSoon) {
+  auto n1 = StartNode(TestConfig(1), 0, {}, /*handed_over=*/true);
+  auto n2 = StartNode(TestConfig(2), 0, {}, /*handed_over=*/true);
+  ASSERT_TRUE(n1 && n2);
+  Mesh({n1.get(), n2.get()});
+  n1->transport->Send({MakeMessage(raft::MessageType::kVote, 1, 2, 2)});
+  ASSERT_TRUE(n2->inbox.WaitForMessages(1));
+  ASSERT_TRUE(Eventually([&] { return n2->transport->Stats().corked_answers_timed_out == 1; }));
+  EXPECT_EQ(n2->transport->Stats().corked_answers, 1u);
+  EXPECT_EQ(AcceptedSocketCorked(n2->port), std::optional<bool>(false));
+  // The connection works on.
+  n1->transport->Send({Heartbeat(1, 2, 2)});
+  ASSERT_TRUE(n2->inbox.WaitForMessages(2));
 }
 
 // With nothing sent to that peer, a held read is resumed after
