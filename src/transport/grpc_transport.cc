@@ -64,6 +64,20 @@ int64_t NowMicros() {
   return clock.NowMicros();
 }
 
+// Removes from *held (a map to values with a since_us) every entry held
+// since before or at `since_at_most`, passing each value to take first.
+template <class Map, class Take>
+void TakeDue(Map* held, int64_t since_at_most, Take take) {
+  for (auto it = held->begin(); it != held->end();) {
+    if (it->second.since_us <= since_at_most) {
+      take(it->second);
+      it = held->erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
 // Bytes a message adds to a batch: its field tag, length and body.
 uint64_t BatchFieldBytes(uint64_t message_bytes) {
   return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(message_bytes) + message_bytes;
@@ -339,23 +353,10 @@ void RaftPeerService::HeldReadsDriver::RunRound() {
     std::lock_guard<std::mutex> lock(service_->mu_);
     const int64_t now = NowMicros();
     const int64_t max_us = service_->config_.held_read_max_us;
-    for (auto it = service_->held_.begin(); it != service_->held_.end();) {
-      if (now >= it->second.since_us + max_us) {
-        due.push_back(it->second.stream);
-        it = service_->held_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    TakeDue(&service_->held_, now - max_us, [&](const HeldRead& h) { due.push_back(h.stream); });
     service_->any_held_.store(!service_->held_.empty(), std::memory_order_release);
-    for (auto it = service_->corked_.begin(); it != service_->corked_.end();) {
-      if (now >= it->second.since_us + max_us) {
-        uncork.push_back(it->second.fd);
-        it = service_->corked_.erase(it);
-      } else {
-        ++it;
-      }
-    }
+    TakeDue(&service_->corked_, now - max_us,
+            [&](const CorkedSocket& c) { uncork.push_back(c.fd); });
     service_->any_corked_.store(!service_->corked_.empty(), std::memory_order_release);
   }
   service_->held_reads_timed_out_.fetch_add(due.size(), std::memory_order_relaxed);
