@@ -46,6 +46,11 @@
 //      hand committed entries to the apply thread; serve answered read
 //      indexes at once when already applied, else hand them over too;
 //      Advance.
+// A follower gathers its committed entries before applying them: up to 8,
+// or for at most 5 ms, or until a membership change or a change of role
+// needs them applied (at one client each entry commits alone, and one RocksDB
+// write per entry cost 5-6.5% of the servers' CPU per write); only its
+// serializable reads see the difference, at most that much staler.
 // Apply thread: applies committed entries in index order, everything queued
 // at once as one atomic batch (KvStateMachine::ApplyBatch), answers the
 // proposal waiter of each entry, and serves each linearizable read once the
@@ -224,6 +229,11 @@ class Node final : public transport::CompletionLoop::Driver {
   // nothing queued, else queues it.
   void ApplyOrEnqueue(ApplyTask task);
   void EnqueueApply(ApplyTask task);
+  // A follower's committed entries wait in follower_unapplied_ until enough
+  // have gathered or the oldest is due (kFollowerApplyBatchEntries,
+  // kFollowerApplyDelayUs in node.cc); ApplyDeferred hands them on at once.
+  void DeferFollowerApply(std::vector<raft::Entry> entries);
+  void ApplyDeferred();
 
   void RunApply();
   void ApplyEntries(const ApplyTask& task);
@@ -263,6 +273,10 @@ class Node final : public transport::CompletionLoop::Driver {
   };
   std::deque<DeferredSync> deferred_syncs_;
   raft::Term deferred_term_ = 0;  // the term they were written in
+  // A follower's committed entries not yet handed to apply, in index order,
+  // and when the oldest is due (0: none).
+  std::vector<raft::Entry> follower_unapplied_;
+  int64_t follower_apply_due_us_ = 0;
   raft::SoftState soft_state_;
   raft::HardState persisted_hard_state_;
 

@@ -170,10 +170,12 @@ TEST(ClusterStartTest, AClientStartedBeforeTheClusterReachesItOnceItIsUp) {
 }
 
 // A leader defers broadcasting a new commit index for the next append to
-// carry, but not for long: on an idle cluster followers must learn (and
-// apply) each write within milliseconds, not at the next heartbeat. Heartbeats
-// here are 2.9 s apart, so only the leader's deferred broadcast (2 ms) can
-// make a write visible on a follower within the 500 ms allowed.
+// carry, and a follower defers applying a commit for more to gather, but
+// neither for long: on an idle cluster followers must learn and apply each
+// write within milliseconds, not at the next heartbeat (and not once seven
+// more writes have come). Heartbeats here are 2.9 s apart, so only the
+// leader's deferred broadcast (2 ms) and the follower's apply delay (5 ms)
+// can make a write visible on a follower within the 500 ms allowed.
 TEST(ClusterCommitTest, IdleFollowersLearnCommitsLongBeforeTheNextHeartbeat) {
   ProcessCluster cluster(SlowHeartbeats(30));
   ASSERT_TRUE(cluster.Start().ok());
