@@ -27,7 +27,7 @@ constexpr size_t kMaxInlineApplyEntries = 8;
 // the loop still applies them itself), or once the oldest has waited
 // kFollowerApplyDelayUs, or at once when a membership change or a change of
 // role needs them applied: at one client every entry commits alone, and
-// applying each as its own RocksDB write cost 5-6.5% of the servers' CPU per
+// applying each as its own RocksDB write cost 3-6.5% of the servers' CPU per
 // write (interleaved A/B, README). Its serializable reads lag by at most
 // that delay more.
 constexpr size_t kFollowerApplyBatchEntries = kMaxInlineApplyEntries;

@@ -49,7 +49,7 @@
 // A follower gathers its committed entries before applying them: up to 8,
 // or for at most 5 ms, or until a membership change or a change of role
 // needs them applied (at one client each entry commits alone, and one RocksDB
-// write per entry cost 5-6.5% of the servers' CPU per write); only its
+// write per entry cost 3-6.5% of the servers' CPU per write); only its
 // serializable reads see the difference, at most that much staler.
 // Apply thread: applies committed entries in index order, everything queued
 // at once as one atomic batch (KvStateMachine::ApplyBatch), answers the
