@@ -106,26 +106,81 @@ RaftPeerService::~RaftPeerService() { Stop(); }
 // One inbound stream, from being requested on the loop's queue until it is
 // finished: reads batch after batch, each completion on the loop's thread,
 // until the sender closes it, it is cancelled (Stop, or the connection
-// broke) or a batch must be rejected. Reads are one at a time, so messages
-// reach on_message in the order they were sent.
-class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
+// broke) or a batch must be rejected; and writes the answers to its sender
+// that Send hands it (SendAnswers), one batch at a time. Reads are one at a
+// time, so messages reach on_message in the order they were sent.
+// Life: the read side (request, reads, Finish) and the write side (one write
+// in flight at a time) each have their own tag; Finish is started only with
+// no write in flight (a write completing first starts it), no write starts
+// once the stream is closed_, and the stream deletes itself once the read
+// side is done and no write is in flight.
+class RaftPeerService::InboundStream final : public CompletionLoop::Handler,
+                                             public RaftPeerService::ReadingStream {
  public:
-  explicit InboundStream(RaftPeerService* service) : service_(service), reader_(&context_) {}
+  explicit InboundStream(RaftPeerService* service)
+      : service_(service), stream_(&context_), write_done_(this) {}
 
   // Asks the server for the next stream.
   void Arm() {
     CompletionLoop* loop = service_->loop_;
-    service_->async_.RequestSend(&context_, &reader_, loop->cq(), loop->cq(), this);
+    service_->async_.RequestExchange(&context_, &stream_, loop->cq(), loop->cq(), this);
   }
   void Cancel() { context_.TryCancel(); }
-  void Read() {
-    state_ = State::kReading;
-    reader_.Read(&batch_, this);
+  void ResumeRead() override { Read(); }
+
+  // What QueueAnswersLocked did.
+  enum class Queued { kClosed, kQueued, kStartWrite };
+  // Any thread, under service_->mu_ (so the stream cannot end meanwhile).
+  // Appends answers to the queue (dropping what exceeds its limits); on
+  // kStartWrite the caller must call WriteNext (outside the lock).
+  Queued QueueAnswersLocked(std::vector<raft::Message>* answers) {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    if (closed_) return Queued::kClosed;
+    const TransportConfig& config = service_->config_;
+    for (raft::Message& m : *answers) {
+      const uint64_t bytes = EstimatedBytes(m);
+      if (queue_.size() >= config.peer_queue_messages_max ||
+          queued_bytes_ + bytes > config.peer_queue_bytes_max) {
+        service_->returned_answers_dropped_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      queued_bytes_ += bytes;
+      queue_.push_back(std::move(m));
+    }
+    service_->returned_answers_.fetch_add(answers->size(), std::memory_order_relaxed);
+    if (writing_ || queue_.empty()) return Queued::kQueued;
+    writing_ = true;
+    return Queued::kStartWrite;
+  }
+
+  // Encodes queued answers (up to batch_bytes_max) and starts writing them.
+  // Only by whoever set writing_.
+  void WriteNext() {
+    std::vector<raft::Message> msgs;
+    {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      uint64_t bytes = 0;
+      while (!queue_.empty()) {
+        const uint64_t next = EstimatedBytes(queue_.front());
+        if (!msgs.empty() && bytes + next > service_->config_.batch_bytes_max) break;
+        bytes += next;
+        queued_bytes_ -= next;
+        msgs.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    const TransportConfig& config = service_->config_;
+    out_.Clear();
+    out_.set_cluster_id(config.cluster_id);
+    out_.set_from(config.node_id);
+    out_.set_to(stream_from_);
+    for (const raft::Message& m : msgs) raft::ToProto(m, out_.add_messages());
+    stream_.Write(out_, &write_done_);
   }
 
   void OnEvent(bool ok) override {
     if (service_->loop_->draining()) {  // the server is gone: start nothing
-      Done();
+      ReadSideDone();
       return;
     }
     switch (state_) {
@@ -137,6 +192,7 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
         (new InboundStream(service_))->Arm();
         handlers_ = service_->StreamStarted(this);
         registered_ = true;
+        connection_ = context_.peer();
         const HandedConnection connection = HandedConnectionOf(context_);
         if (connection.On(NodePort::kPeer)) cork_fd_ = connection.fd;
         if (connection.On(NodePort::kClient)) {
@@ -161,17 +217,19 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
           Finish(grpc::Status::OK);
           return;
         }
-        grpc::Status status = service_->ServeBatch(batch_, context_, *handlers_, &stream_from_);
+        const NodeId from_before = stream_from_;
+        grpc::Status status = service_->ServeBatch(batch_, connection_, *handlers_, &stream_from_);
         if (!status.ok()) {
           Finish(status);
           return;
         }
+        if (from_before == raft::kNoNode) service_->StreamAnswers(this, stream_from_);
         if (service_->HoldReadOrCork(this, stream_from_, batch_, cork_fd_)) return;
         Read();
         return;
       }
       case State::kFinishing:
-        Done();
+        ReadSideDone();
         return;
     }
   }
@@ -179,29 +237,112 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler {
  private:
   enum class State { kRequested, kReading, kFinishing };
 
+  struct WriteDone final : CompletionLoop::Handler {
+    explicit WriteDone(InboundStream* s) : s(s) {}
+    void OnEvent(bool ok) override { s->OnWriteDone(ok, s->service_->loop_->draining()); }
+    InboundStream* const s;
+  };
+
+  void Read() {
+    state_ = State::kReading;
+    stream_.Read(&batch_, this);
+  }
+
+  // Ends the stream with status: at once, or when the write in flight
+  // completes. No answer is queued on it after this.
   void Finish(const grpc::Status& status) {
     state_ = State::kFinishing;
-    if (status.ok()) {
-      reader_.Finish(ack_, status, this);
-    } else {
-      reader_.FinishWithError(status, this);
+    if (stream_from_ != raft::kNoNode) service_->StreamStopsAnswering(this, stream_from_);
+    {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      closed_ = true;
+      if (writing_) {
+        finish_status_ = status;
+        finish_pending_ = true;
+        return;
+      }
+    }
+    StartFinish(status);
+  }
+  void StartFinish(const grpc::Status& status) { stream_.Finish(status, this); }
+
+  // draining: the server is gone, so no operation may start (a Finish
+  // waiting for this write is given up: the call is over anyway).
+  void OnWriteDone(bool ok, bool draining) {
+    bool write_next = false;
+    bool finish = false;
+    bool delete_now = false;
+    {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      if (draining && finish_pending_) read_side_done_ = true;
+      if (!ok || draining) {  // the stream broke: what is queued cannot go either
+        closed_ = true;
+        service_->returned_answers_dropped_.fetch_add((ok ? 0 : out_.messages_size()) + queue_.size(),
+                                                      std::memory_order_relaxed);
+        queue_.clear();
+        queued_bytes_ = 0;
+      }
+      if (read_side_done_) {
+        writing_ = false;
+        delete_now = true;
+      } else if (finish_pending_) {
+        writing_ = false;
+        finish_pending_ = false;
+        finish = true;
+      } else if (!closed_ && !queue_.empty()) {
+        write_next = true;  // writing_ stays set
+      } else {
+        writing_ = false;
+      }
+    }
+    if (delete_now) {
+      Delete();
+    } else if (finish) {
+      StartFinish(finish_status_);
+    } else if (write_next) {
+      WriteNext();
     }
   }
-  void Done() {
+
+  // The read side has seen its last event; the stream goes once no write is
+  // in flight either.
+  void ReadSideDone() {
+    if (stream_from_ != raft::kNoNode) service_->StreamStopsAnswering(this, stream_from_);
+    {
+      std::lock_guard<std::mutex> lock(write_mu_);
+      closed_ = true;
+      read_side_done_ = true;
+      if (writing_) return;  // its completion deletes
+    }
+    Delete();
+  }
+  void Delete() {
     if (registered_) service_->StreamDone(this);
     delete this;
   }
 
   RaftPeerService* const service_;
   grpc::ServerContext context_;
-  grpc::ServerAsyncReader<SendAck, MessageBatch> reader_;
+  grpc::ServerAsyncReaderWriter<MessageBatch, MessageBatch> stream_;
   State state_ = State::kRequested;
   bool registered_ = false;                      // in service_->streams_
   const TransportHandlers* handlers_ = nullptr;  // nullptr: refused
   NodeId stream_from_ = raft::kNoNode;
-  int cork_fd_ = -1;  // the connection's socket, if a peer-port listener handed it over
-  MessageBatch batch_;
-  SendAck ack_;
+  std::string connection_;  // the other end, for errors
+  int cork_fd_ = -1;        // the connection's socket, if a peer-port listener handed it over
+  MessageBatch batch_;      // the read in flight
+
+  // The write side.
+  WriteDone write_done_;
+  std::mutex write_mu_;
+  std::deque<raft::Message> queue_;  // write_mu_: answers not yet written
+  uint64_t queued_bytes_ = 0;        // write_mu_: their EstimatedBytes
+  bool writing_ = false;             // write_mu_: a write is in flight or being started
+  bool closed_ = false;              // write_mu_: no more writes start
+  bool finish_pending_ = false;      // write_mu_: Finish waits for the write in flight
+  bool read_side_done_ = false;      // write_mu_: deletion waits for the write in flight
+  grpc::Status finish_status_;       // with finish_pending_
+  MessageBatch out_;                 // the write in flight; only its writer touches it
 };
 
 void RaftPeerService::Start(const TransportHandlers* handlers, CompletionLoop* loop) {
@@ -228,7 +369,7 @@ void RaftPeerService::Stop() {
   if (loop != nullptr) loop->DetachDriver(&held_reads_driver_);
   std::unique_lock<std::mutex> lock(mu_);
   running_ = false;
-  for (auto& [peer, held] : held_) held.stream->Read();  // to see the cancellation
+  for (auto& [peer, held] : held_) held.stream->ResumeRead();  // to see the cancellation
   held_.clear();
   any_held_.store(false, std::memory_order_release);
   for (auto& [peer, corked] : corked_) SetCork(corked.fd, false);
@@ -246,7 +387,40 @@ const TransportHandlers* RaftPeerService::StreamStarted(InboundStream* stream) {
   return running_ ? handlers_ : nullptr;
 }
 
-bool RaftPeerService::HoldReadOrCork(InboundStream* stream, NodeId peer, const MessageBatch& batch,
+void RaftPeerService::StreamAnswers(InboundStream* stream, NodeId peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  answer_streams_[peer] = stream;  // the newest stream from peer wins
+}
+
+void RaftPeerService::StreamStopsAnswering(InboundStream* stream, NodeId peer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = answer_streams_.find(peer);
+  if (it != answer_streams_.end() && it->second == stream) answer_streams_.erase(it);
+}
+
+bool RaftPeerService::SendAnswers(NodeId peer, std::vector<raft::Message>* answers) {
+  InboundStream* stream = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!running_) return false;
+    auto it = answer_streams_.find(peer);
+    if (it == answer_streams_.end()) return false;
+    switch (it->second->QueueAnswersLocked(answers)) {
+      case InboundStream::Queued::kClosed:
+        return false;
+      case InboundStream::Queued::kQueued:
+        return true;
+      case InboundStream::Queued::kStartWrite:
+        stream = it->second;
+        break;
+    }
+  }
+  // Outside mu_: the stream's writing_ keeps it alive until the write completes.
+  stream->WriteNext();
+  return true;
+}
+
+bool RaftPeerService::HoldReadOrCork(ReadingStream* stream, NodeId peer, const MessageBatch& batch,
                                      int cork_fd) {
   bool request = false;
   int64_t answers = 0;
@@ -307,6 +481,18 @@ void RaftPeerService::SetCork(int fd, bool on) {
   setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof v);
 }
 
+void RaftPeerService::ResumeIfHeld(ReadingStream* stream, NodeId peer) {
+  if (!any_held_.load(std::memory_order_acquire)) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = held_.find(peer);
+    if (it == held_.end() || it->second.stream != stream) return;
+    held_.erase(it);
+    any_held_.store(!held_.empty(), std::memory_order_release);
+  }
+  stream->ResumeRead();
+}
+
 void RaftPeerService::AfterWriteTo(NodeId peer) {
   if (any_corked_.load(std::memory_order_acquire)) {
     int fd = -1;
@@ -322,7 +508,7 @@ void RaftPeerService::AfterWriteTo(NodeId peer) {
     if (fd >= 0) SetCork(fd, false);
   }
   if (!any_held_.load(std::memory_order_acquire)) return;
-  InboundStream* stream = nullptr;
+  ReadingStream* stream = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = held_.find(peer);
@@ -331,7 +517,7 @@ void RaftPeerService::AfterWriteTo(NodeId peer) {
     held_.erase(it);
     any_held_.store(!held_.empty(), std::memory_order_release);
   }
-  stream->Read();
+  stream->ResumeRead();
 }
 
 int64_t RaftPeerService::HeldReadsDriver::NextRoundAtUs() {
@@ -347,7 +533,7 @@ int64_t RaftPeerService::HeldReadsDriver::NextRoundAtUs() {
 }
 
 void RaftPeerService::HeldReadsDriver::RunRound() {
-  std::vector<InboundStream*> due;
+  std::vector<ReadingStream*> due;
   std::vector<int> uncork;
   {
     std::lock_guard<std::mutex> lock(service_->mu_);
@@ -362,29 +548,34 @@ void RaftPeerService::HeldReadsDriver::RunRound() {
   service_->held_reads_timed_out_.fetch_add(due.size(), std::memory_order_relaxed);
   service_->corked_answers_timed_out_.fetch_add(uncork.size(), std::memory_order_relaxed);
   for (int fd : uncork) SetCork(fd, false);
-  for (InboundStream* stream : due) stream->Read();
+  for (ReadingStream* stream : due) stream->ResumeRead();
 }
 
 void RaftPeerService::StreamDone(InboundStream* stream) {
   std::lock_guard<std::mutex> lock(mu_);
   streams_.erase(stream);
+  for (auto it = answer_streams_.begin(); it != answer_streams_.end(); ++it) {
+    if (it->second == stream) {
+      answer_streams_.erase(it);
+      break;
+    }
+  }
   if (streams_.empty()) streams_done_.notify_all();
 }
 
-grpc::Status RaftPeerService::ServeBatch(const MessageBatch& batch,
-                                         const grpc::ServerContext& context,
+grpc::Status RaftPeerService::ServeBatch(const MessageBatch& batch, const std::string& connection,
                                          const TransportHandlers& handlers, NodeId* stream_from) {
   if (batch.cluster_id() != config_.cluster_id) {
     std::string msg =
         absl::StrCat("cluster id mismatch: node ", config_.node_id, " belongs to cluster ",
-                     config_.cluster_id, " but peer ", batch.from(), " (", context.peer(),
+                     config_.cluster_id, " but peer ", batch.from(), " (", connection,
                      ") sent cluster ", batch.cluster_id(), "; check both nodes' cluster id");
     spdlog::error("transport: rejecting stream: {}", msg);
     rejected_streams_.fetch_add(1, std::memory_order_relaxed);
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, msg);
   }
   if (batch.to() != config_.node_id) {
-    std::string msg = absl::StrCat("node id mismatch: peer ", batch.from(), " (", context.peer(),
+    std::string msg = absl::StrCat("node id mismatch: peer ", batch.from(), " (", connection,
                                    ") addressed node ", batch.to(), " but this is node ",
                                    config_.node_id, "; check that peer's address list");
     spdlog::error("transport: rejecting stream: {}", msg);
@@ -393,7 +584,7 @@ grpc::Status RaftPeerService::ServeBatch(const MessageBatch& batch,
   }
   if (batch.from() == raft::kNoNode || batch.from() == config_.node_id ||
       (*stream_from != raft::kNoNode && batch.from() != *stream_from)) {
-    std::string msg = absl::StrCat("invalid sender id ", batch.from(), " from ", context.peer(),
+    std::string msg = absl::StrCat("invalid sender id ", batch.from(), " from ", connection,
                                    " (stream began as node ", *stream_from, ", this is node ",
                                    config_.node_id, ")");
     spdlog::error("transport: rejecting stream: {}", msg);
@@ -407,7 +598,7 @@ grpc::Status RaftPeerService::ServeBatch(const MessageBatch& batch,
     absl::Status valid = m.ok() ? Validate(*m, *stream_from) : m.status();
     if (!valid.ok()) {
       spdlog::warn("transport: dropping a message from node {} ({}): {}", *stream_from,
-                   context.peer(), valid.ToString());
+                   connection, valid.ToString());
       invalid_messages_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
@@ -438,6 +629,8 @@ void RaftPeerService::AddStats(TransportStats* stats) const {
   stats->held_reads_timed_out += held_reads_timed_out_.load(std::memory_order_relaxed);
   stats->corked_answers += corked_answers_.load(std::memory_order_relaxed);
   stats->corked_answers_timed_out += corked_answers_timed_out_.load(std::memory_order_relaxed);
+  stats->returned_answers += returned_answers_.load(std::memory_order_relaxed);
+  stats->returned_answers_dropped += returned_answers_dropped_.load(std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------------------
@@ -463,20 +656,25 @@ void RaftPeerService::AddStats(TransportStats* stats) const {
 // Invariants (all under mu_): queued_bytes_ is the sum of EstimatedBytes over
 // queue_, within peer_queue_messages_max and peer_queue_bytes_max; a stream
 // has at most one write in flight (Stream::writing), and only the thread that
-// set writing touches its batch and calls Write; stream_ is the one stream
+// set writing touches its batch and calls Write; a stream always has its
+// read slot taken (Stream::reading: a read in flight, or held by the
+// service) from its opening until a read fails; stream_ is the one stream
 // new writes go to (nullptr: none open); a Stream is released (its Finish
 // requested, whose completion deletes it) exactly once, when it is detached
-// (no longer stream_) with no write in flight, so no operation is ever
-// started on it after Finish, nor Finish while a write is in flight; a
-// failed stream is not cancelled, so its Finish reports the peer's or the
-// connection's status; live_streams_ counts Streams not yet done, and Stop
+// (no longer stream_) with no write in flight and its reads over, so no
+// operation is ever started on it after Finish, nor Finish while a write or
+// read is in flight; a detached stream's held read is resumed, so that it
+// sees the end; a failed stream is not cancelled, so its Finish reports the
+// peer's or the connection's status; live_streams_ counts Streams not yet done, and Stop
 // waits for zero. Handlers are called only from the loop's thread (reports
 // found inside Send wait in pending_ for the next completion), never from
 // inside Send, AddPeer or RemovePeer.
 class PeerSender {
  public:
-  PeerSender(const TransportConfig& config, NodeId peer, std::string address)
-      : config_(config), peer_(peer), address_(std::move(address)) {}
+  // service checks and holds the reads of the answers that ride back.
+  PeerSender(const TransportConfig& config, RaftPeerService* service, NodeId peer,
+             std::string address)
+      : config_(config), service_(service), peer_(peer), address_(std::move(address)) {}
   ~PeerSender() { Stop(); }
 
   PeerSender(const PeerSender&) = delete;
@@ -510,6 +708,9 @@ class PeerSender {
 
   // Stream completions, on the loop's thread.
   void WriteDone(Stream* s, bool ok);
+  void ReadDone(Stream* s, bool ok);
+  // Under mu_: whether s must be released now (marks it so).
+  static bool TakeReleaseLocked(Stream* s);
   void StreamDone(Stream* s, const grpc::Status& status);
   // Takes up to batch_bytes_max of queued messages into *out (at least one).
   void TakeBatchLocked(std::vector<raft::Message>* out);
@@ -524,6 +725,7 @@ class PeerSender {
   void RetryLoop();
 
   const TransportConfig& config_;
+  RaftPeerService* const service_;
   const NodeId peer_;
   const TransportHandlers* handlers_ = nullptr;  // set by Start
   grpc::CompletionQueue* cq_ = nullptr;          // set by Start
@@ -548,38 +750,54 @@ class PeerSender {
   std::shared_ptr<RaftPeer::Stub> stub_;    // shared with a stream being opened
 };
 
-// One client stream (RaftPeer.Send) to the peer, on the loop's queue. It
-// lives from Begin until the completion of its Finish (requested by
-// Release), which deletes it. The fields marked "mu_" are guarded by the
-// sender's mutex.
-class PeerSender::Stream final {
+// One stream (RaftPeer.Exchange) to the peer, on the loop's queue: batches
+// are written to the peer, its answers read back. It lives from Begin until
+// the completion of its Finish (requested by Release), which deletes it. The
+// fields marked "mu_" are guarded by the sender's mutex.
+class PeerSender::Stream final : public RaftPeerService::ReadingStream {
  public:
-  explicit Stream(PeerSender* sender) : sender_(sender), write_done_(this), finished_(this) {}
+  Stream(PeerSender* sender, std::string address)
+      : address_(std::move(address)),
+        sender_(sender),
+        write_done_(this),
+        read_done_(this),
+        finished_(this) {}
 
-  // Opens the call; its initial metadata leaves with the first write.
+  // Opens the call (its initial metadata leaves with the first write) and
+  // posts the first read.
   void Begin(RaftPeer::Stub* stub, grpc::CompletionQueue* cq) {
     context_.set_initial_metadata_corked(true);
-    writer_ = stub->PrepareAsyncSend(&context_, &ack_, cq);
-    writer_->StartCall(nullptr);  // corked: no operation, so no event
+    stream_ = stub->PrepareAsyncExchange(&context_, cq);
+    stream_->StartCall(nullptr);  // corked: no operation, so no event
+    ResumeRead();
   }
-  void StartWrite() { writer_->Write(batch_, &write_done_); }
+  void StartWrite() { stream_->Write(batch_, &write_done_); }
+  void ResumeRead() override { stream_->Read(&answers_, &read_done_); }
   // Asks for the call's status; its completion frees this. Once, with no
-  // write in flight (see the invariants).
-  void Release() { writer_->Finish(&status_, &finished_); }
+  // write or read in flight (see the invariants).
+  void Release() { stream_->Finish(&status_, &finished_); }
 
+  const std::string address_;     // the peer's, for errors
   grpc::ClientContext context_;
-  SendAck ack_;
   MessageBatch batch_;            // the write in flight; only the writer touches it
   uint64_t batch_snapshots_ = 0;  // snapshots in batch_
+  MessageBatch answers_;          // the read in flight
   bool writing_ = false;          // mu_: a write is in flight or being started
+  bool reading_ = true;           // mu_: a read is in flight or held; false once one failed
   bool detached_ = false;         // mu_: no longer the sender's stream_
   bool failed_ = false;           // mu_: detached because it broke
   bool released_ = false;         // mu_: Release was (or is being) called
+  grpc::Status rejected_;         // mu_: why its answers were refused, if they were
 
  private:
   struct WriteDone final : CompletionLoop::Handler {
     explicit WriteDone(Stream* s) : s(s) {}
     void OnEvent(bool ok) override { s->sender_->WriteDone(s, ok); }
+    Stream* const s;
+  };
+  struct ReadDone final : CompletionLoop::Handler {
+    explicit ReadDone(Stream* s) : s(s) {}
+    void OnEvent(bool ok) override { s->sender_->ReadDone(s, ok); }
     Stream* const s;
   };
   struct Finished final : CompletionLoop::Handler {
@@ -592,9 +810,10 @@ class PeerSender::Stream final {
   };
 
   PeerSender* const sender_;
-  std::unique_ptr<grpc::ClientAsyncWriter<MessageBatch>> writer_;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<MessageBatch, MessageBatch>> stream_;
   grpc::Status status_;
   WriteDone write_done_;
+  ReadDone read_done_;
   Finished finished_;
 };
 
@@ -638,7 +857,7 @@ void PeerSender::Kick() {
                                                ChannelArgs(config_));
           stub_ = std::shared_ptr<RaftPeer::Stub>(RaftPeer::NewStub(channel_));
         }
-        stream_ = new Stream(this);
+        stream_ = new Stream(this, address_);
         ++live_streams_;
         open = true;
       } else if (stream_->writing_) {
@@ -662,8 +881,7 @@ void PeerSender::Kick() {
     {
       std::lock_guard<std::mutex> lock(mu_);
       s->writing_ = false;
-      release = s->detached_ && !s->released_;
-      if (release) s->released_ = true;
+      release = TakeReleaseLocked(s);
     }
     if (release) {
       s->Release();
@@ -743,8 +961,7 @@ void PeerSender::WriteDone(Stream* s, bool ok) {
       if (stream_ == s) DetachLocked(/*failed=*/true);
     }
     s->writing_ = false;  // after DetachLocked, which so leaves the release to us
-    release = s->detached_ && !s->released_;
-    if (release) s->released_ = true;
+    release = TakeReleaseLocked(s);
     std::swap(reports.unreachable, pending_.unreachable);
     reports.snapshot_failures += pending_.snapshot_failures;
     pending_.snapshot_failures = 0;
@@ -755,6 +972,47 @@ void PeerSender::WriteDone(Stream* s, bool ok) {
   } else if (ok) {
     Kick();
   }
+}
+
+bool PeerSender::TakeReleaseLocked(Stream* s) {
+  if (!s->detached_ || s->writing_ || s->reading_ || s->released_) return false;
+  s->released_ = true;
+  return true;
+}
+
+void PeerSender::ReadDone(Stream* s, bool ok) {
+  if (!ok) {  // the call is over: the peer ended it, it broke, or it was cancelled
+    bool release = false;
+    Reports reports;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      s->reading_ = false;
+      release = stream_ == s ? DetachLocked(/*failed=*/true) : TakeReleaseLocked(s);
+      std::swap(reports.unreachable, pending_.unreachable);
+      reports.snapshot_failures = pending_.snapshot_failures;
+      pending_.snapshot_failures = 0;
+    }
+    MakeReports(reports);
+    if (release) s->Release();
+    return;
+  }
+  NodeId from = peer_;
+  grpc::Status status = service_->ServeBatch(s->answers_, s->address_, *handlers_, &from);
+  bool detached = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!status.ok()) {
+      // The peer sent what it must not: end the stream (its read, posted
+      // below, then fails) and back off as for a broken one.
+      s->rejected_ = status;
+      if (stream_ == s) DetachLocked(/*failed=*/true);
+      s->context_.TryCancel();
+    }
+    detached = s->detached_;
+  }
+  // A detached stream reads on until its read fails, without holding.
+  if (!detached && service_->HoldReadOrCork(s, peer_, s->answers_, /*cork_fd=*/-1)) return;
+  s->ResumeRead();
 }
 
 bool PeerSender::DetachLocked(bool failed) {
@@ -781,10 +1039,11 @@ bool PeerSender::DetachLocked(bool failed) {
     backoff_ms_ = std::min(backoff_ms_ * 2, config_.backoff_max_ms);
     cv_.notify_all();
   }
-  // With a write in flight, its completion releases the stream.
-  bool release = !s->writing_ && !s->released_;
-  if (release) s->released_ = true;
-  return release;
+  // Its reads end once it is cancelled or broken; a held one must be
+  // resumed to see that.
+  service_->ResumeIfHeld(s, peer_);
+  // With a write or read in flight, its completion releases the stream.
+  return TakeReleaseLocked(s);
 }
 
 void PeerSender::StreamDone(Stream* s, const grpc::Status& status) {
@@ -794,8 +1053,9 @@ void PeerSender::StreamDone(Stream* s, const grpc::Status& status) {
     if (s->failed_ && !stopping_) {
       // One warning per change of error, so a peer that stays down does not
       // flood the log.
-      std::string error = status.ok() ? absl::StrCat("node ", peer_, " closed the stream")
-                                      : FromGrpc(status).ToString();
+      const grpc::Status& why = s->rejected_.ok() ? status : s->rejected_;
+      std::string error = why.ok() ? absl::StrCat("node ", peer_, " closed the stream")
+                                   : FromGrpc(why).ToString();
       if (error != stats_.last_error) {
         spdlog::warn("transport: node {} at {} unreachable: {}", peer_, address_, error);
       } else {
@@ -962,7 +1222,7 @@ absl::Status GrpcTransport::AddPeer(NodeId id, std::string address) {
     it->second->SetAddress(std::move(address));
     return absl::OkStatus();
   }
-  auto peer = std::make_unique<PeerSender>(config_, id, std::move(address));
+  auto peer = std::make_unique<PeerSender>(config_, &service_, id, std::move(address));
   if (state_ == State::kRunning) peer->Start(&handlers_, loop_->cq());
   peers_.emplace(id, std::move(peer));
   return absl::OkStatus();
@@ -987,6 +1247,7 @@ void GrpcTransport::Send(std::vector<raft::Message> msgs) {
     return;
   }
   service_.NoteSent(msgs);
+  size_t answered_peers = 0;  // answers_[0, answered_peers) are in use
   for (raft::Message& m : msgs) {
     auto it = peers_.find(m.to);
     if (it == peers_.end()) {
@@ -995,9 +1256,33 @@ void GrpcTransport::Send(std::vector<raft::Message> msgs) {
                     m.to);
       continue;
     }
+    if (raft::IsResponseMessage(m.type)) {  // goes back on the peer's stream, if it has one
+      size_t i = 0;
+      while (i < answered_peers && answers_[i].first != m.to) ++i;
+      if (i == answered_peers) {
+        if (answers_.size() == answered_peers) answers_.emplace_back();
+        answers_[i].first = m.to;
+        answers_[i].second.clear();
+        ++answered_peers;
+      }
+      answers_[i].second.push_back(std::move(m));
+      continue;
+    }
     it->second->Enqueue(std::move(m));
     if (std::find(touched_.begin(), touched_.end(), it->second.get()) == touched_.end()) {
       touched_.push_back(it->second.get());
+    }
+  }
+  for (size_t i = 0; i < answered_peers; ++i) {
+    auto& [peer, answers] = answers_[i];
+    if (service_.SendAnswers(peer, &answers)) {
+      answered_.push_back(peer);
+      continue;
+    }
+    PeerSender* sender = peers_.at(peer).get();
+    for (raft::Message& m : answers) sender->Enqueue(std::move(m));
+    if (std::find(touched_.begin(), touched_.end(), sender) == touched_.end()) {
+      touched_.push_back(sender);
     }
   }
   // One write per peer for everything just queued (unless one is in flight).
@@ -1005,7 +1290,14 @@ void GrpcTransport::Send(std::vector<raft::Message> msgs) {
     peer->Kick();
     service_.AfterWriteTo(peer->peer());
   }
+  for (NodeId peer : answered_) {
+    if (std::none_of(touched_.begin(), touched_.end(),
+                     [peer](PeerSender* p) { return p->peer() == peer; })) {
+      service_.AfterWriteTo(peer);
+    }
+  }
   touched_.clear();
+  answered_.clear();
 }
 
 TransportStats GrpcTransport::Stats() const {

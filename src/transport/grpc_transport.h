@@ -7,7 +7,7 @@
 // it saved).
 //
 // Sending: one PeerSender per peer, each with one bounded queue and one
-// long-lived client stream (RaftPeer.Send). Send queues (dropping the newest
+// long-lived stream (RaftPeer.Exchange). Send queues (dropping the newest
 // message when the queue is at its message or byte limit) and, unless a
 // write is in flight, encodes what is queued (up to batch_bytes_max) into one
 // MessageBatch and starts writing it, on the caller's thread, without
@@ -18,8 +18,9 @@
 // worthless), the peer is reported unreachable, the stream's status is
 // logged, and no stream is opened for backoff_min_ms doubling up to
 // backoff_max_ms (a per-peer retry thread, asleep otherwise, reopens it when
-// the time is up and messages wait). A stream the peer ends while idle is
-// noticed at its next write (Raft's heartbeats come every tick).
+// the time is up and messages wait). The stream always has a read posted
+// (or held, below) for the answers that ride back, so a stream the peer ends
+// or that breaks while idle is noticed at once.
 //
 // Receiving: each inbound stream is an InboundStream, requested from the
 // server on the loop's queue; its reads complete on the loop and hand the
@@ -32,34 +33,42 @@
 // until each is done, so a grpc::Server::Shutdown that follows does not wait
 // on long-lived streams.
 //
+// Answers ride back: a node writes its answers to a peer (the types of
+// raft::IsResponseMessage) on the newest open inbound stream from that peer
+// (the RaftPeer.Exchange stream the request came on), and sends them through
+// its own PeerSender only when it has none. So a follower's acknowledgement
+// goes back on the leader's connection, where the flow-control window update
+// of the append it answers is waiting (see "Corked answers"): one segment, one
+// wake-up of the leader, instead of two on two connections. The opener reads
+// the answers on its stream (checked as an inbound batch is) and delivers them
+// to on_message like any other message.
+//
 // Window updates: gRPC 1.51 answers every message a stream reads with a
-// WINDOW_UPDATE frame sent at once, when the next read is posted. The
-// stream carries nothing the other way (a node answers on its own stream to
-// the sender), so each update is a TCP segment of its own, which wakes the
-// sender. Two mechanisms send it along with the next message instead:
+// WINDOW_UPDATE frame sent at once, when the next read is posted. Two
+// mechanisms send it along with the next message instead:
 //   - Held reads (for answers): when a batch holds only answers (e.g. a
-//     follower's acknowledgements) and no more answers are awaited from that
-//     peer (requests sent to it, counted by Send, minus answers received),
-//     the stream's next read is held back: Send resumes it right after its
-//     next write to that peer (the node loop's next append or heartbeat), so
-//     the update reaches the peer with that message and wakes it once. At
-//     one client this saved 4-7% of the servers' CPU per write.
+//     follower's acknowledgements, read on the leader's own stream to it)
+//     and no more answers are awaited from that peer (requests sent to it,
+//     counted by Send, minus answers received), the stream's next read is
+//     held back: Send resumes it right after its next write to that peer
+//     (the node loop's next append or heartbeat), so the update reaches the
+//     peer with that message and wakes it once. At one client this saved
+//     4-7% of the servers' CPU per write.
 //   - Corked answers (for requests): a batch that holds a request (an
 //     append, a heartbeat, a vote) is read on at once (holding it would take
 //     the appends that arrive during a log sync one round at a time), but
 //     when the connection came in through a peer-port ConnectionListener
 //     (so its socket is known) that socket is corked (TCP_CORK) first, and
-//     Send uncorks it right after its next write to that peer: the update
-//     leaves when the answer does, and the sender (a leader waiting for two
-//     followers) is woken once per answer instead of twice. At one client
-//     this saved ~3% of the servers' CPU per write (README, Performance).
+//     Send uncorks it right after its next write to that peer (the answer,
+//     on that same connection): the update leaves with the answer, in one
+//     segment.
 // Either is let go by HeldReadsDriver, a Driver of the CompletionLoop, after
 // config.held_read_max_us (2 ms) without a send to that peer, so an unasked
 // message (a vote request) or an unanswered request delays an update at most
 // that long. A held stream has no operation in flight: Stop resumes it so
 // that it sees its cancellation; Stop also uncorks every corked socket. A
-// corked socket carries only gRPC's control frames (updates, pings, settings
-// acknowledgements), and a descriptor gRPC closed meanwhile makes the
+// corked socket carries gRPC's control frames and the answers written on its
+// streams (which uncork it), and a descriptor gRPC closed meanwhile makes the
 // uncork's setsockopt fail harmlessly.
 //
 // Wiring, by the owner of the grpc::Server:
@@ -135,32 +144,60 @@ class RaftPeerService final {
   // Any thread. Records that msgs were queued for their peers (the requests
   // among them await answers).
   void NoteSent(const std::vector<raft::Message>& msgs);
+  // Any thread. Queues answers (each to peer, in order) on the newest open
+  // stream from peer and starts writing them unless a write is in flight
+  // there; answers past the queue's limits are dropped (Raft retransmits).
+  // False, with *answers untouched, when there is no such stream.
+  bool SendAnswers(NodeId peer, std::vector<raft::Message>* answers);
   // Any thread. The caller has just started a write to peer: uncorks the
-  // socket of the stream from peer, if corked, and resumes that stream's
-  // held read, if any, so that their window updates leave right behind it.
+  // socket of the stream from peer, if corked, and resumes a held read of a
+  // stream with peer, if any, so that their window updates leave right
+  // behind it.
   void AfterWriteTo(NodeId peer);
+
+  // A stream whose reads may be held (an inbound one, or a PeerSender's
+  // stream reading the answers that ride back).
+  class ReadingStream {
+   public:
+    // Posts the stream's next read. Called once by whoever takes the stream
+    // out of the held reads.
+    virtual void ResumeRead() = 0;
+
+   protected:
+    ~ReadingStream() = default;
+  };
+  // Loop's thread. Called by stream after it delivered batch, a batch from
+  // peer, before it reads again: true if it must not read again now (it is
+  // held, "Held reads" above; whoever takes it out calls ResumeRead); false
+  // after corking cork_fd (>= 0: the connection's socket) when batch holds a
+  // request ("Corked answers").
+  bool HoldReadOrCork(ReadingStream* stream, NodeId peer, const MessageBatch& batch, int cork_fd);
+  // Any thread. If stream's read is held, resumes it (so that a stream being
+  // closed sees its end).
+  void ResumeIfHeld(ReadingStream* stream, NodeId peer);
+  // Loop's thread. Checks one batch of a stream and delivers its valid
+  // messages to handlers. *stream_from is the stream's sender (kNoNode
+  // before an inbound stream's first batch); connection names the other end
+  // in errors. A non-OK status ends the stream with it.
+  grpc::Status ServeBatch(const MessageBatch& batch, const std::string& connection,
+                          const TransportHandlers& handlers, NodeId* stream_from);
 
  private:
   class InboundStream;  // one inbound stream; grpc_transport.cc
 
-  // Checks one batch of a stream and delivers its valid messages to
-  // handlers. *stream_from is the stream's sender (kNoNode before its first
-  // batch). A non-OK status ends the stream with it.
   // Streams requested from the server at once (each waits for one).
   static constexpr int kArmedStreams = 2;
 
   // Called by a stream when it begins: registers it and returns the
   // handlers to deliver to (nullptr: refuse the stream, not running).
   const TransportHandlers* StreamStarted(InboundStream* stream);
-  grpc::Status ServeBatch(const MessageBatch& batch, const grpc::ServerContext& context,
-                          const TransportHandlers& handlers, NodeId* stream_from);
+  // Called by a stream after its first valid batch from peer: answers to
+  // peer go on it from now on (until a newer stream from peer, or its end).
+  void StreamAnswers(InboundStream* stream, NodeId peer);
+  // Called by a stream that takes no more answers (it is ending).
+  void StreamStopsAnswering(InboundStream* stream, NodeId peer);
   // Called by a stream when it is done (it deletes itself after).
   void StreamDone(InboundStream* stream);
-  // Called by a stream after it delivered batch, before it reads again:
-  // true if it must not read again now (it is held, "Held reads" above);
-  // false after corking cork_fd (>= 0: the connection's socket) when batch
-  // holds a request ("Corked answers").
-  bool HoldReadOrCork(InboundStream* stream, NodeId peer, const MessageBatch& batch, int cork_fd);
   static void SetCork(int fd, bool on);
 
   // Held reads and corked sockets: let go by AfterWriteTo, or by
@@ -175,7 +212,7 @@ class RaftPeerService final {
     RaftPeerService* const service_;
   };
   struct HeldRead {
-    InboundStream* stream;
+    ReadingStream* stream;
     int64_t since_us;
   };
   struct CorkedSocket {
@@ -198,6 +235,9 @@ class RaftPeerService final {
   // it is in the set (a stream removes itself in StreamDone before deleting
   // itself).
   std::set<InboundStream*> streams_;  // guarded by mu_
+  // Per peer, the stream its answers go back on (in streams_, and not yet
+  // ending).
+  std::map<NodeId, InboundStream*> answer_streams_;  // guarded by mu_
   // At most one held stream per peer; a held stream has no operation in
   // flight, and whoever removes it from here posts its read.
   std::map<NodeId, HeldRead> held_;    // guarded by mu_
@@ -227,6 +267,8 @@ class RaftPeerService final {
   std::atomic<uint64_t> held_reads_timed_out_{0};
   std::atomic<uint64_t> corked_answers_{0};
   std::atomic<uint64_t> corked_answers_timed_out_{0};
+  std::atomic<uint64_t> returned_answers_{0};
+  std::atomic<uint64_t> returned_answers_dropped_{0};
 };
 
 class PeerSender;  // one peer's queue, thread and stream; grpc_transport.cc
@@ -268,6 +310,9 @@ class GrpcTransport final : public Transport {
   State state_ = State::kNew;
   std::map<NodeId, std::unique_ptr<PeerSender>> peers_;
   std::vector<PeerSender*> touched_;  // Send's scratch: peers to Kick
+  // Send's scratch: the answers of one Send, by peer, in order.
+  std::vector<std::pair<NodeId, std::vector<raft::Message>>> answers_;
+  std::vector<NodeId> answered_;  // Send's scratch: peers answered on their streams
 
   std::atomic<uint64_t> dropped_not_running_{0};
   std::atomic<uint64_t> dropped_unknown_peer_{0};

@@ -83,6 +83,8 @@ struct TransportStats {
   uint64_t held_reads_timed_out = 0;      // of those, resumed by the time bound
   uint64_t corked_answers = 0;            // a peer's socket corked from a request to its answer
   uint64_t corked_answers_timed_out = 0;  // of those, uncorked by the time bound
+  uint64_t returned_answers = 0;          // answers queued on the stream from their peer
+  uint64_t returned_answers_dropped = 0;  // of those, lost: queue full or stream broke
   std::map<NodeId, PeerStats> peers;
 };
 

@@ -461,8 +461,7 @@ TEST_F(ClusterTest, EachPortServesOnlyItsOwnSide) {
       grpc::CreateChannel(cluster_.ClientAddress(leader_), grpc::InsecureChannelCredentials()));
   grpc::ClientContext send_ctx;
   send_ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  transport::SendAck ack;
-  auto writer = peer->Send(&send_ctx, &ack);
+  auto writer = peer->Exchange(&send_ctx);
   transport::MessageBatch batch;
   batch.set_from(9);
   batch.set_to(static_cast<uint64_t>(leader_));

@@ -133,19 +133,20 @@ TEST(GrpcTransportTest, ThreeNodesExchangeMessagesOfSeveralKinds) {
   ASSERT_TRUE(n3->inbox.WaitForMessages(to3.size()));
   ASSERT_TRUE(n1->inbox.WaitForMessages(to2.size()));
 
-  // Per sender, in order and intact.
-  std::vector<std::string> from1, from3;
-  for (const raft::Message& m : n2->inbox.messages()) {
-    (m.from == 1 ? from1 : from3).push_back(Render(m));
-  }
-  ASSERT_EQ(from1.size(), to2.size());
-  for (size_t i = 0; i < to2.size(); ++i) EXPECT_EQ(from1[i], Render(to2[i]));
-  EXPECT_EQ(from3, std::vector<std::string>{Render(Heartbeat(3, 2, 42))});
-  std::vector<raft::Message> got3 = n3->inbox.messages();
-  for (size_t i = 0; i < to3.size(); ++i) EXPECT_EQ(Render(got3[i]), Render(to3[i]));
-  std::vector<raft::Message> sent_by_2 = MixedMessages(2, 1);
-  std::vector<raft::Message> got1 = n1->inbox.messages();
-  for (size_t i = 0; i < sent_by_2.size(); ++i) EXPECT_EQ(Render(got1[i]), Render(sent_by_2[i]));
+  // Per sender, intact, and in order within each kind: answers may travel on
+  // the receiver's stream to the sender (when it has one), requests never.
+  auto by_kind = [](const std::vector<raft::Message>& msgs, NodeId from) {
+    std::vector<std::string> requests, answers;
+    for (const raft::Message& m : msgs) {
+      if (m.from != from) continue;
+      (raft::IsResponseMessage(m.type) ? answers : requests).push_back(Render(m));
+    }
+    return std::make_pair(requests, answers);
+  };
+  EXPECT_EQ(by_kind(n2->inbox.messages(), 1), by_kind(to2, 1));
+  EXPECT_EQ(by_kind(n2->inbox.messages(), 3), by_kind({Heartbeat(3, 2, 42)}, 3));
+  EXPECT_EQ(by_kind(n3->inbox.messages(), 1), by_kind(to3, 1));
+  EXPECT_EQ(by_kind(n1->inbox.messages(), 2), by_kind(MixedMessages(2, 1), 2));
 
   // Each MixedMessages set holds one snapshot: reported handed over.
   ASSERT_TRUE(n1->inbox.WaitForSnapshotStatus(2));
@@ -399,8 +400,7 @@ TEST(GrpcTransportTest, InvalidMessagesAreDroppedNotFatal) {
   auto channel = grpc::CreateChannel(n2->address(), grpc::InsecureChannelCredentials());
   auto stub = RaftPeer::NewStub(channel);
   grpc::ClientContext ctx;
-  SendAck ack;
-  auto writer = stub->Send(&ctx, &ack);
+  auto writer = stub->Exchange(&ctx);
   MessageBatch batch;
   batch.set_cluster_id(7);
   batch.set_from(1);
@@ -467,6 +467,99 @@ TEST(GrpcTransportTest, StopIsCleanWithOpenStreams) {
   n1->Stop();
   n3->Stop();
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// A node answers a peer on the stream that peer opened to it, so the
+// answer shares the connection (and, corked, the segment) of the window
+// update for the request; without such a stream, it opens its own.
+TEST(GrpcTransportTest, AnswersRideBackOnTheRequestersStream) {
+  TransportConfig config1 = TestConfig(1);
+  config1.held_read_max_us = 30'000'000;  // only a send can resume a held read
+  auto n1 = StartNode(config1);
+  auto n2 = StartNode(TestConfig(2));
+  Mesh({n1.get(), n2.get()});
+  // Unasked, before node 1 ever opened a stream to node 2: node 2's own stream.
+  n2->transport->Send({MakeMessage(raft::MessageType::kAppResp, 2, 1)});
+  ASSERT_TRUE(n1->inbox.WaitForMessages(1));
+  EXPECT_EQ(n2->transport->Stats().returned_answers, 0u);
+  EXPECT_EQ(n2->peer(1).sent_messages, 1u);
+
+  for (uint64_t round = 1; round <= 3; ++round) {
+    n1->transport->Send({Heartbeat(1, 2, round)});
+    ASSERT_TRUE(n2->inbox.WaitForMessages(round));
+    n2->transport->Send({MakeMessage(raft::MessageType::kHeartbeatResp, 2, 1)});
+    ASSERT_TRUE(n1->inbox.WaitForMessages(1 + round));
+  }
+  TransportStats s2 = n2->transport->Stats();
+  EXPECT_EQ(s2.returned_answers, 3u);
+  EXPECT_EQ(s2.returned_answers_dropped, 0u);
+  EXPECT_EQ(n2->peer(1).sent_messages, 1u);  // nothing more on its own stream
+  // Node 1 held its read after each answer (the unasked one's on node 2's
+  // stream); its next heartbeat resumed it.
+  EXPECT_TRUE(Eventually([&] { return n1->transport->Stats().held_reads == 4; }))
+      << n1->transport->Stats().held_reads;
+  EXPECT_EQ(n1->transport->Stats().held_reads_timed_out, 0u);
+  // Stop ends the stream whose read is held (far from its time bound).
+  auto start = steady_clock::now();
+  n1->Stop();
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+// A stream the peer ends (here: it stops) is noticed through its posted
+// read, without waiting for the next message to that peer.
+TEST(GrpcTransportTest, PeerThatGoesAwayIsNoticedWithoutASend) {
+  auto n1 = StartNode(TestConfig(1));
+  auto n2 = StartNode(TestConfig(2));
+  Mesh({n1.get(), n2.get()});
+  n1->transport->Send({Heartbeat(1, 2, 1)});
+  ASSERT_TRUE(n2->inbox.WaitForMessages(1));
+  n2->Stop();
+  EXPECT_TRUE(Eventually([&] { return n1->inbox.unreachable().size() == 1; }));
+  EXPECT_EQ(n1->peer(2).stream_failures, 1u);
+}
+
+// A peer whose answers on the stream do not check out (another cluster's):
+// the opener delivers none of them, ends the stream and reports the peer.
+class WrongClusterAnswers final : public RaftPeer::Service {
+  grpc::Status Exchange(grpc::ServerContext*,
+                        grpc::ServerReaderWriter<MessageBatch, MessageBatch>* stream) override {
+    MessageBatch in;
+    if (!stream->Read(&in)) return grpc::Status::OK;
+    MessageBatch out;
+    out.set_cluster_id(in.cluster_id() + 1);
+    out.set_from(in.to());
+    out.set_to(in.from());
+    raftpb::Message* m = out.add_messages();
+    m->set_type(raftpb::MSG_HEARTBEAT_RESP);
+    m->set_from(in.to());
+    m->set_to(in.from());
+    stream->Write(out);
+    while (stream->Read(&in)) {
+    }
+    return grpc::Status::OK;
+  }
+};
+
+TEST(GrpcTransportTest, AnswersFromAnotherClusterAreRejected) {
+  WrongClusterAnswers service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto n1 = StartNode(TestConfig(1));
+  ASSERT_TRUE(n1->transport->AddPeer(2, Loopback(port)).ok());
+  n1->transport->Send({Heartbeat(1, 2, 1)});
+  ASSERT_TRUE(Eventually([&] { return n1->peer(2).stream_failures >= 1; }));
+  EXPECT_TRUE(n1->inbox.messages().empty());
+  TransportStats s1 = n1->transport->Stats();
+  EXPECT_GE(s1.rejected_streams, 1u);
+  EXPECT_NE(s1.peers.at(2).last_error.find("cluster id mismatch"), std::string::npos)
+      << s1.peers.at(2).last_error;
+  EXPECT_EQ(n1->inbox.unreachable(), std::vector<NodeId>{2});
+  n1->Stop();
+  server->Shutdown();
 }
 
 // Nodes 1 (with config1) and 2, meshed, after node 2 sent node 1 an answer
