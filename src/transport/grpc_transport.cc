@@ -301,6 +301,9 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler,
       StartFinish(finish_status_);
     } else if (write_next) {
       WriteNext();
+      // As Send does after its writes: a request read since may have corked
+      // the socket, which must not hold these answers.
+      service_->AfterWriteTo(stream_from_);
     }
   }
 
