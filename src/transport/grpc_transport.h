@@ -29,9 +29,12 @@
 // port (connection_listener.h) with PERMISSION_DENIED, rejects streams
 // of another cluster or addressed to another node with FAILED_PRECONDITION
 // (logged), drops and logs messages that fail to decode or validate, and
-// passes the rest to on_message. Stop cancels every inbound stream and waits
-// until each is done, so a grpc::Server::Shutdown that follows does not wait
-// on long-lived streams.
+// passes the rest to on_message. It also writes the answers that ride back
+// (below), one batch in flight at a time, from a bounded queue of its own
+// (the peer queue's limits; answers past them are dropped and counted). Stop
+// cancels every inbound stream and waits until each is done (its write
+// included), so a grpc::Server::Shutdown that follows does not wait on
+// long-lived streams.
 //
 // Answers ride back: a node writes its answers to a peer (the types of
 // raft::IsResponseMessage) on the newest open inbound stream from that peer
@@ -39,9 +42,15 @@
 // its own PeerSender only when it has none. So a follower's acknowledgement
 // goes back on the leader's connection, where the flow-control window update
 // of the append it answers is waiting (see "Corked answers"): one segment, one
-// wake-up of the leader, instead of two on two connections. The opener reads
-// the answers on its stream (checked as an inbound batch is) and delivers them
-// to on_message like any other message.
+// wake-up of the leader, instead of two on two connections, and the leader's
+// update for the answer leaves with its next append (see "Held reads"). At
+// one client a write is 6 TCP segments instead of 10, and the servers' CPU
+// per write fell 6% (README, Performance). The opener reads the answers on
+// its stream (checked as an inbound batch is: a batch from another cluster or
+// node ends the stream, logged, and the peer is reported unreachable) and
+// delivers them to on_message like any other message. Answers and requests
+// between two nodes may so overtake each other; Raft does not rely on their
+// order (each direction keeps its own).
 //
 // Window updates: gRPC 1.51 answers every message a stream reads with a
 // WINDOW_UPDATE frame sent at once, when the next read is posted. Two

@@ -2,8 +2,12 @@
 //
 // The node loop hands every outgoing message of a Ready to Send, which routes
 // it by m.to and returns at once: a slow or dead peer never blocks the caller.
-// Delivery is best effort, in order per peer, at most once: messages may be
-// dropped (full queue, broken connection, unknown peer) and Raft retransmits.
+// Delivery is best effort, at most once, and in order per peer among
+// requests and among answers (raft::IsResponseMessage), but an answer and a
+// request to the same peer may overtake each other (GrpcTransport sends
+// answers back on the stream the peer opened; Raft, built for networks that
+// reorder, does not rely on that order). Messages may be dropped (full
+// queue, broken connection, unknown peer) and Raft retransmits.
 // Every drop is counted in TransportStats, and a peer whose messages were lost
 // is reported through TransportHandlers::on_unreachable so the node can call
 // RawNode::ReportUnreachable; a MsgSnap's fate is reported through
