@@ -277,8 +277,8 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler,
       if (draining && finish_pending_) read_side_done_ = true;
       if (!ok || draining) {  // the stream broke: what is queued cannot go either
         closed_ = true;
-        service_->returned_answers_dropped_.fetch_add((ok ? 0 : out_.messages_size()) + queue_.size(),
-                                                      std::memory_order_relaxed);
+        service_->returned_answers_dropped_.fetch_add(
+            (ok ? 0 : out_.messages_size()) + queue_.size(), std::memory_order_relaxed);
         queue_.clear();
         queued_bytes_ = 0;
       }
@@ -600,8 +600,8 @@ grpc::Status RaftPeerService::ServeBatch(const MessageBatch& batch, const std::s
     absl::StatusOr<raft::Message> m = raft::FromProto(pm);
     absl::Status valid = m.ok() ? Validate(*m, *stream_from) : m.status();
     if (!valid.ok()) {
-      spdlog::warn("transport: dropping a message from node {} ({}): {}", *stream_from,
-                   connection, valid.ToString());
+      spdlog::warn("transport: dropping a message from node {} ({}): {}", *stream_from, connection,
+                   valid.ToString());
       invalid_messages_.fetch_add(1, std::memory_order_relaxed);
       continue;
     }
@@ -780,7 +780,7 @@ class PeerSender::Stream final : public RaftPeerService::ReadingStream {
   // write or read in flight (see the invariants).
   void Release() { stream_->Finish(&status_, &finished_); }
 
-  const std::string address_;     // the peer's, for errors
+  const std::string address_;  // the peer's, for errors
   grpc::ClientContext context_;
   MessageBatch batch_;            // the write in flight; only the writer touches it
   uint64_t batch_snapshots_ = 0;  // snapshots in batch_
@@ -1057,8 +1057,8 @@ void PeerSender::StreamDone(Stream* s, const grpc::Status& status) {
       // One warning per change of error, so a peer that stays down does not
       // flood the log.
       const grpc::Status& why = s->rejected_.ok() ? status : s->rejected_;
-      std::string error = why.ok() ? absl::StrCat("node ", peer_, " closed the stream")
-                                   : FromGrpc(why).ToString();
+      std::string error =
+          why.ok() ? absl::StrCat("node ", peer_, " closed the stream") : FromGrpc(why).ToString();
       if (error != stats_.last_error) {
         spdlog::warn("transport: node {} at {} unreachable: {}", peer_, address_, error);
       } else {
