@@ -217,13 +217,12 @@ class RaftPeerService::InboundStream final : public CompletionLoop::Handler,
           Finish(grpc::Status::OK);
           return;
         }
-        const NodeId from_before = stream_from_;
-        grpc::Status status = service_->ServeBatch(batch_, connection_, *handlers_, &stream_from_);
+        grpc::Status status =
+            service_->ServeBatch(batch_, connection_, *handlers_, &stream_from_, this);
         if (!status.ok()) {
           Finish(status);
           return;
         }
-        if (from_before == raft::kNoNode) service_->StreamAnswers(this, stream_from_);
         if (service_->HoldReadOrCork(this, stream_from_, batch_, cork_fd_)) return;
         Read();
         return;
@@ -567,7 +566,8 @@ void RaftPeerService::StreamDone(InboundStream* stream) {
 }
 
 grpc::Status RaftPeerService::ServeBatch(const MessageBatch& batch, const std::string& connection,
-                                         const TransportHandlers& handlers, NodeId* stream_from) {
+                                         const TransportHandlers& handlers, NodeId* stream_from,
+                                         InboundStream* inbound) {
   if (batch.cluster_id() != config_.cluster_id) {
     std::string msg =
         absl::StrCat("cluster id mismatch: node ", config_.node_id, " belongs to cluster ",
@@ -594,6 +594,8 @@ grpc::Status RaftPeerService::ServeBatch(const MessageBatch& batch, const std::s
     rejected_streams_.fetch_add(1, std::memory_order_relaxed);
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, msg);
   }
+  // Before delivery, so that the answers to these messages find the stream.
+  if (inbound != nullptr && *stream_from == raft::kNoNode) StreamAnswers(inbound, batch.from());
   *stream_from = batch.from();
   received_batches_.fetch_add(1, std::memory_order_relaxed);
   for (const raftpb::Message& pm : batch.messages()) {

@@ -184,15 +184,18 @@ class RaftPeerService final {
   // Any thread. If stream's read is held, resumes it (so that a stream being
   // closed sees its end).
   void ResumeIfHeld(ReadingStream* stream, NodeId peer);
+  class InboundStream;  // one inbound stream; grpc_transport.cc
   // Loop's thread. Checks one batch of a stream and delivers its valid
   // messages to handlers. *stream_from is the stream's sender (kNoNode
   // before an inbound stream's first batch); connection names the other end
-  // in errors. A non-OK status ends the stream with it.
+  // in errors. With inbound (the stream the batch came on), its first valid
+  // batch makes it the stream answers to its sender go back on, before any
+  // of its messages is delivered. A non-OK status ends the stream with it.
   grpc::Status ServeBatch(const MessageBatch& batch, const std::string& connection,
-                          const TransportHandlers& handlers, NodeId* stream_from);
+                          const TransportHandlers& handlers, NodeId* stream_from,
+                          InboundStream* inbound = nullptr);
 
  private:
-  class InboundStream;  // one inbound stream; grpc_transport.cc
 
   // Streams requested from the server at once (each waits for one).
   static constexpr int kArmedStreams = 2;
