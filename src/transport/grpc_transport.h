@@ -196,7 +196,6 @@ class RaftPeerService final {
                           InboundStream* inbound = nullptr);
 
  private:
-
   // Streams requested from the server at once (each waits for one).
   static constexpr int kArmedStreams = 2;
 
